@@ -1,0 +1,113 @@
+"""The graph in embedded LadybugDB under COGO_HOME (the zero-setup default)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import ladybug
+
+from cogo.errors import ConfigError
+from cogo.graph.base import GraphStore, Row, normalize_datetime
+from cogo.graph.schema import NODE_PROPERTIES, REL_TYPES
+
+INTERNAL_KEYS = {"_ID", "_LABEL", "_SRC", "_DST"}
+LOCK_WAIT_S = 60.0
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "_LABEL" in value and "_ID" in value:
+            props = {k: _plain(v) for k, v in value.items() if k not in INTERNAL_KEYS and v is not None}
+            key = "_type" if "_SRC" in value else "_labels"
+            return {key: value["_LABEL"] if key == "_type" else [value["_LABEL"]], **props}
+        if "_nodes" in value and "_rels" in value:
+            return {"_nodes": [_plain(n) for n in value["_nodes"]],
+                    "_relationships": [_plain(r) for r in value["_rels"]]}
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "isoformat") and hasattr(value, "tzinfo"):
+        return normalize_datetime(value)
+    return value
+
+
+def _open_database(path: Path, read_only: bool) -> ladybug.Database:
+    """Open the database, waiting a while if another process holds its write lock."""
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            return ladybug.Database(str(path), read_only=read_only)
+        except RuntimeError as exc:
+            message = str(exc)
+            if "lock" in message.lower() and time.monotonic() < deadline:
+                time.sleep(0.5)
+                continue
+            if "lock" in message.lower():
+                raise ConfigError(
+                    f"the embedded graph {path} is held by another process (a running Dagster run or "
+                    f"`cogo serve`?): {message}"
+                ) from None
+            raise ConfigError(
+                f"cannot open the embedded graph at {path}: {message}. If COGO_HOME is corrupt, move "
+                "its graph folder away (the next `cogo up` rebuilds the schema; rebuild the graph by "
+                "materializing code_graph)."
+            ) from None
+
+
+class LadybugStore(GraphStore):
+    backend = "ladybug"
+
+    def __init__(self, path: Path, read_only: bool = False):
+        self.path = Path(path)
+        if read_only and not self.path.exists():
+            raise ConfigError(f"no embedded graph at {self.path} yet: run `cogo up` first.")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = _open_database(self.path, read_only)
+        self._conn = ladybug.Connection(self._db)
+
+    def _execute(self, cypher: str, params: Mapping[str, Any] | None) -> list[Row]:
+        result = self._conn.execute(cypher, dict(params or {}))
+        results = result if isinstance(result, list) else [result]
+        rows: list[Row] = []
+        for res in results:  # several statements give several results; the last one answers
+            columns = res.get_column_names()
+            rows = [dict(zip(columns, (_plain(v) for v in values), strict=True)) for values in res.get_all()]
+        return rows
+
+    def query(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        return self._execute(cypher, params)
+
+    def write(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[Row]:
+        return self._execute(cypher, params)
+
+    def _existing_properties(self, table: str) -> set[str]:
+        return {row["name"] for row in self._execute(f"CALL table_info('{table}') RETURN *", None)}
+
+    def ensure_schema(self) -> None:
+        for label, props in NODE_PROPERTIES.items():
+            columns = ", ".join(f"{name} {kind}" for name, kind in props.items())
+            self.write(f"CREATE NODE TABLE IF NOT EXISTS {label}(id STRING, {columns}, PRIMARY KEY (id))")
+            self._add_missing_properties(label, props)
+        for rel in REL_TYPES.values():
+            pairs = ", ".join(f"FROM {a} TO {b}" for a, b in rel.pairs)
+            columns = "".join(f", {name} {kind}" for name, kind in rel.properties.items())
+            self.write(f"CREATE REL TABLE IF NOT EXISTS {rel.name}({pairs}{columns})")
+            self._add_missing_properties(rel.name, rel.properties)
+
+    def _add_missing_properties(self, table: str, props: Mapping[str, str]) -> None:
+        """A property added to the schema after the table was created is added to the table."""
+        existing = self._existing_properties(table)
+        for name, kind in props.items():
+            if name not in existing:
+                self.write(f"ALTER TABLE {table} ADD {name} {kind}")
+
+    def clear(self) -> None:
+        for label in NODE_PROPERTIES:
+            self.write(f"MATCH (n:{label}) DETACH DELETE n")
+
+    def close(self) -> None:
+        self._conn.close()
+        self._db.close()

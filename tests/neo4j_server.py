@@ -1,0 +1,68 @@
+"""Start and stop the real Neo4j from tools/neo4j for tests (built by `make neo4j` or here)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools" / "neo4j"
+READY_TIMEOUT_S = 180
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Neo4jServer:
+    process: subprocess.Popen[str]
+    url: str
+    password: str
+    port: int
+    log: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_neo4j(data_dir: Path, password: str, port: int | None = None) -> Neo4jServer:
+    subprocess.run([str(TOOLS / "build.sh")], check=True)
+    port = port or free_port()
+    process = subprocess.Popen(
+        [str(TOOLS / "run.sh"), "--port", str(port), "--data", str(data_dir), "--password", password],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ},
+    )
+    log: list[str] = []
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            log.append(line.rstrip())
+            if line.startswith("NEO4J READY"):
+                ready.set()
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not ready.wait(0.2):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("Neo4j did not start:\n" + "\n".join(log[-30:]))
+    return Neo4jServer(process, f"bolt://127.0.0.1:{port}", password, port, log)
