@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import random
 import uuid
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +35,12 @@ AGENTS = [
 ]
 STEP_NAMES = ["Knowledge Search", "Plan", "Code Generation", "Sandbox Execution", "Review", "Report"]
 TOPICS = [
-    "quarterly stock forecast", "approval workflow for a new supplier", "refactor the authentication module",
-    "summarise the onboarding handbook", "deployment script for production", "token refresh bug",
+    "quarterly stock forecast",
+    "approval workflow for a new supplier",
+    "refactor the authentication module",
+    "summarise the onboarding handbook",
+    "deployment script for production",
+    "token refresh bug",
 ]
 
 
@@ -49,8 +52,9 @@ def _rows_orgs() -> list[tuple[Any, ...]]:
     return [(oid, name, slug, Jsonb({})) for oid, name, slug in ORGS]
 
 
-def load(database_url: str, workspaces_dir: Path, *, progress: bool = False,
-         now: dt.datetime | None = None) -> dict[str, int]:
+def load(
+    database_url: str, workspaces_dir: Path, *, progress: bool = False, now: dt.datetime | None = None
+) -> dict[str, int]:
     """Insert the demo rows that are missing and write the demo workspace files. Returns rows per table."""
     now = now or dt.datetime.now(dt.UTC)
     rng = random.Random(SEED)
@@ -86,14 +90,20 @@ def load(database_url: str, workspaces_dir: Path, *, progress: bool = False,
         cur.executemany(
             "INSERT INTO agent_quick_tasks (id, agent_id, title, prompt, sort_order) VALUES (%s, %s, %s, %s, %s) "
             "ON CONFLICT DO NOTHING",
-            [(demo_id("quick", s, str(i)), agent_ids[s], f"{n}: quick task {i + 1}", f"Do the usual {n} task {i}", i)
-             for s, n, *_ in AGENTS for i in range(2)],
+            [
+                (demo_id("quick", s, str(i)), agent_ids[s], f"{n}: quick task {i + 1}", f"Do the usual {n} task {i}", i)
+                for s, n, *_ in AGENTS
+                for i in range(2)
+            ],
         )
         cur.executemany(
             "INSERT INTO agent_knowledge_sources (id, organization_id, agent_id, name, kind) "
             "VALUES (%s, %s, %s, %s, 'workspace') ON CONFLICT DO NOTHING",
-            [(demo_id("source", oid, s), oid, agent_ids[s], f"{oid} workspace") for oid, *_ in ORGS
-             for s in ("generic", "bpp")],
+            [
+                (demo_id("source", oid, s), oid, agent_ids[s], f"{oid} workspace")
+                for oid, *_ in ORGS
+                for s in ("generic", "bpp")
+            ],
         )
         bar.advance(task)
 
@@ -106,17 +116,40 @@ def load(database_url: str, workspaces_dir: Path, *, progress: bool = False,
                 # Spread over 45 days so the retention window (30) has something to sweep.
                 started = now - dt.timedelta(days=(i * 13 + len(first)) % 45, hours=rng.randint(0, 20))
                 topic = TOPICS[(i + len(uid)) % len(TOPICS)]
-                conversations.append((cid, oid, uid, agent_ids[slug], topic.capitalize(),
-                                      "shared" if i == 0 else "private", started, started))
+                conversations.append(
+                    (
+                        cid,
+                        oid,
+                        uid,
+                        agent_ids[slug],
+                        topic.capitalize(),
+                        "shared" if i == 0 else "private",
+                        started,
+                        started,
+                    )
+                )
                 for j in range(6):
                     role = "user" if j % 2 == 0 else "assistant"
-                    text = (f"{first} asks about the {topic} (part {j // 2 + 1})." if role == "user"
-                            else f"Here is what I found on the {topic}: step {j // 2 + 1} of the answer.")
+                    text = (
+                        f"{first} asks about the {topic} (part {j // 2 + 1})."
+                        if role == "user"
+                        else f"Here is what I found on the {topic}: step {j // 2 + 1} of the answer."
+                    )
                     parts = [{"type": "text", "text": text}]
-                    messages.append((demo_id("message", str(cid), str(j)).int % 2**62, cid, oid,
-                                     uid if role == "user" else None, agent_ids[slug] if role == "assistant" else None,
-                                     role, text, Jsonb(parts), len(text.split()) + 3,
-                                     started + dt.timedelta(minutes=j)))
+                    messages.append(
+                        (
+                            demo_id("message", str(cid), str(j)).int % 2**62,
+                            cid,
+                            oid,
+                            uid if role == "user" else None,
+                            agent_ids[slug] if role == "assistant" else None,
+                            role,
+                            text,
+                            Jsonb(parts),
+                            len(text.split()) + 3,
+                            started + dt.timedelta(minutes=j),
+                        )
+                    )
         cur.executemany(
             "INSERT INTO conversations (id, organization_id, user_id, agent_id, title, visibility, created_at, "
             "updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
@@ -150,15 +183,36 @@ def load(database_url: str, workspaces_dir: Path, *, progress: bool = False,
         cur.executemany(
             "INSERT INTO agent_states (id, organization_id, user_id, agent_id, state, updated_at) "
             "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            [(demo_id("state", u[0], s), u[4], u[0], agent_ids[s], Jsonb({"preferences": {"tone": "concise"}}),
-              now - dt.timedelta(days=5 + 20 * k)) for u in USERS for k, s in enumerate(("generic", "stock"))],
+            [
+                (
+                    demo_id("state", u[0], s),
+                    u[4],
+                    u[0],
+                    agent_ids[s],
+                    Jsonb({"preferences": {"tone": "concise"}}),
+                    now - dt.timedelta(days=5 + 20 * k),
+                )
+                for u in USERS
+                for k, s in enumerate(("generic", "stock"))
+            ],
         )
         bar.advance(task)
         conn.commit()
 
-        for table in ("organizations", "users", "organization_memberships", "agents", "organization_agents",
-                      "agent_quick_tasks", "agent_knowledge_sources", "conversations", "messages",
-                      "agent_tasks", "task_steps", "agent_states"):
+        for table in (
+            "organizations",
+            "users",
+            "organization_memberships",
+            "agents",
+            "organization_agents",
+            "agent_quick_tasks",
+            "agent_knowledge_sources",
+            "conversations",
+            "messages",
+            "agent_tasks",
+            "task_steps",
+            "agent_states",
+        ):
             counts[table] = cur.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # type: ignore[index]
         bar.advance(task)
 
@@ -167,8 +221,9 @@ def load(database_url: str, workspaces_dir: Path, *, progress: bool = False,
     return counts
 
 
-def _tasks(rng: random.Random, now: dt.datetime, conversations: list[tuple[Any, ...]],
-           agent_ids: dict[str, uuid.UUID]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def _tasks(
+    rng: random.Random, now: dt.datetime, conversations: list[tuple[Any, ...]], agent_ids: dict[str, uuid.UUID]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     tasks: list[tuple[Any, ...]] = []
     steps: list[tuple[Any, ...]] = []
     statuses = ["COMPLETED"] * 7 + ["FAILED"] * 2 + ["CANCELLED", "RUNNING", "PENDING"]
@@ -180,24 +235,49 @@ def _tasks(rng: random.Random, now: dt.datetime, conversations: list[tuple[Any, 
         created = now - dt.timedelta(days=n % 30, minutes=rng.randint(0, 600))
         status = statuses[rng.randrange(len(statuses))]
         started = None if status == "PENDING" else created + dt.timedelta(seconds=rng.randint(1, 90))
-        completed = (started + dt.timedelta(seconds=rng.randint(5, 900))
-                     if started and status in ("COMPLETED", "FAILED", "CANCELLED") else None)
+        completed = (
+            started + dt.timedelta(seconds=rng.randint(5, 900))
+            if started and status in ("COMPLETED", "FAILED", "CANCELLED")
+            else None
+        )
         output = None
         if status == "COMPLETED":
             output = Jsonb({"result": "ok", "artifact": f"output-{n}.md"})
         elif status == "FAILED":
             output = Jsonb({"error": "sandbox exited with status 1"})
         topic = TOPICS[n % len(TOPICS)]
-        tasks.append((tid, oid, cid, aid, uid, f"Task {n}: {topic}", f"Please handle the {topic}.", status,
-                      output, created, started, completed))
+        tasks.append(
+            (
+                tid,
+                oid,
+                cid,
+                aid,
+                uid,
+                f"Task {n}: {topic}",
+                f"Please handle the {topic}.",
+                status,
+                output,
+                created,
+                started,
+                completed,
+            )
+        )
         if started is None:
             continue
         n_steps = rng.randint(2, len(STEP_NAMES))
         for k in range(n_steps):
             failing = status == "FAILED" and k == n_steps - 1
             at = started + dt.timedelta(seconds=5 * (k + 1))
-            steps.append((tid, oid, STEP_NAMES[k], "error" if failing else "ok",
-                          Jsonb({"tool": STEP_NAMES[k].lower().replace(" ", "_"), "attempt": 1}), at))
+            steps.append(
+                (
+                    tid,
+                    oid,
+                    STEP_NAMES[k],
+                    "error" if failing else "ok",
+                    Jsonb({"tool": STEP_NAMES[k].lower().replace(" ", "_"), "attempt": 1}),
+                    at,
+                )
+            )
     return tasks, steps
 
 

@@ -6,9 +6,22 @@ import psycopg
 
 # The schema DESIGN.md section 4 promises.
 EXPECTED_TABLES = (
-    "organizations", "users", "organization_memberships", "agents", "agent_knowledge_sources",
-    "agent_quick_tasks", "organization_agents", "conversations", "messages", "files", "message_files",
-    "agent_states", "embeddings", "agent_tasks", "task_steps", "code_embeddings",
+    "organizations",
+    "users",
+    "organization_memberships",
+    "agents",
+    "agent_knowledge_sources",
+    "agent_quick_tasks",
+    "organization_agents",
+    "conversations",
+    "messages",
+    "files",
+    "message_files",
+    "agent_states",
+    "embeddings",
+    "agent_tasks",
+    "task_steps",
+    "code_embeddings",
 )
 EXPECTED_VIEWS = ("ConversationSessions", "ConversationMessages", "AgentTasks", "TaskSteps", "CodeEmbeddings")
 

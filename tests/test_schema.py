@@ -29,9 +29,13 @@ def test_every_table_and_view_exists(db: psycopg.Connection) -> None:
 
 
 def test_task_status_is_the_seeds_enum_exactly(db: psycopg.Connection) -> None:
-    labels = [r[0] for r in db.execute(
-        "SELECT enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid "
-        "WHERE t.typname = 'task_status' ORDER BY e.enumsortorder").fetchall()]
+    labels = [
+        r[0]
+        for r in db.execute(
+            "SELECT enumlabel FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid "
+            "WHERE t.typname = 'task_status' ORDER BY e.enumsortorder"
+        ).fetchall()
+    ]
     assert labels == ["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"]
 
 
@@ -43,17 +47,23 @@ def test_seed_indexes_exist(db: psycopg.Connection) -> None:
 
 def test_on_delete_behaviour_follows_the_seed(db: psycopg.Connection) -> None:
     conv = seed_tenant(db)
-    db.execute("INSERT INTO messages (conversation_id, organization_id, role, content) VALUES (%s, 'org_a', 'user', 'hi')",
-               (conv,))
-    task = db.execute("INSERT INTO agent_tasks (organization_id, conversation_id, title) VALUES ('org_a', %s, 't') "
-                      "RETURNING id", (conv,)).fetchone()[0]  # type: ignore[index]
+    db.execute(
+        "INSERT INTO messages (conversation_id, organization_id, role, content) VALUES (%s, 'org_a', 'user', 'hi')",
+        (conv,),
+    )
+    task = db.execute(
+        "INSERT INTO agent_tasks (organization_id, conversation_id, title) VALUES ('org_a', %s, 't') RETURNING id",
+        (conv,),
+    ).fetchone()[0]  # type: ignore[index]
     db.execute("INSERT INTO task_steps (task_id, organization_id, step_name) VALUES (%s, 'org_a', 'Plan')", (task,))
 
     db.execute("DELETE FROM conversations WHERE id = %s", (conv,))
     # Messages go with their session (CASCADE); the task stays with session_id NULL (SET NULL) ...
     assert db.execute("SELECT count(*) FROM messages").fetchone() == (0,)
-    assert db.execute("SELECT conversation_id, organization_id FROM agent_tasks WHERE id = %s", (task,)).fetchone() \
-        == (None, "org_a")
+    assert db.execute("SELECT conversation_id, organization_id FROM agent_tasks WHERE id = %s", (task,)).fetchone() == (
+        None,
+        "org_a",
+    )
     # ... and its steps go with the task (CASCADE).
     db.execute("DELETE FROM agent_tasks WHERE id = %s", (task,))
     assert db.execute("SELECT count(*) FROM task_steps").fetchone() == (0,)
@@ -63,16 +73,21 @@ def test_a_child_row_cannot_claim_another_organisation(db: psycopg.Connection) -
     conv = seed_tenant(db, "org_a", "user_a")
     seed_tenant(db, "org_b", "user_b")
     with pytest.raises(psycopg.errors.ForeignKeyViolation):
-        db.execute("INSERT INTO messages (conversation_id, organization_id, role, content) "
-                   "VALUES (%s, 'org_b', 'user', 'leak')", (conv,))
+        db.execute(
+            "INSERT INTO messages (conversation_id, organization_id, role, content) "
+            "VALUES (%s, 'org_b', 'user', 'leak')",
+            (conv,),
+        )
 
 
 def test_a_message_moves_its_conversations_last_activity(db: psycopg.Connection) -> None:
     conv = seed_tenant(db)
     db.execute("UPDATE conversations SET updated_at = '2020-01-01' WHERE id = %s", (conv,))
-    db.execute("INSERT INTO messages (conversation_id, organization_id, role, content, created_at) "
-               "VALUES (%s, 'org_a', 'user', 'a', '2024-05-01T10:00Z'), (%s, 'org_a', 'assistant', 'b', '2024-05-01T10:05Z')",
-               (conv, conv))
+    db.execute(
+        "INSERT INTO messages (conversation_id, organization_id, role, content, created_at) "
+        "VALUES (%s, 'org_a', 'user', 'a', '2024-05-01T10:00Z'), (%s, 'org_a', 'assistant', 'b', '2024-05-01T10:05Z')",
+        (conv, conv),
+    )
     updated = db.execute("SELECT updated_at FROM conversations WHERE id = %s", (conv,)).fetchone()[0]  # type: ignore[index]
     assert updated.isoformat() == "2024-05-01T10:05:00+00:00"
 
@@ -80,8 +95,11 @@ def test_a_message_moves_its_conversations_last_activity(db: psycopg.Connection)
 def test_deleting_a_file_row_queues_its_disk_deletion(db: psycopg.Connection) -> None:
     conv = seed_tenant(db)
     path = f"org_a/user_a/{conv}/files/uploads/a.txt"
-    db.execute("INSERT INTO files (organization_id, user_id, conversation_id, kind, storage_path, filename) "
-               "VALUES ('org_a', 'user_a', %s, 'upload', %s, 'a.txt')", (conv, path))
+    db.execute(
+        "INSERT INTO files (organization_id, user_id, conversation_id, kind, storage_path, filename) "
+        "VALUES ('org_a', 'user_a', %s, 'upload', %s, 'a.txt')",
+        (conv, path),
+    )
     db.execute("DELETE FROM conversations WHERE id = %s", (conv,))  # cascades to the file row
     assert db.execute("SELECT count(*) FROM files").fetchone() == (0,)
     assert db.execute("SELECT storage_path FROM pending_file_deletions").fetchall() == [(path,)]
@@ -90,8 +108,10 @@ def test_deleting_a_file_row_queues_its_disk_deletion(db: psycopg.Connection) ->
 def test_file_paths_stay_inside_the_workspace(db: psycopg.Connection) -> None:
     seed_tenant(db)
     with pytest.raises(psycopg.errors.CheckViolation):
-        db.execute("INSERT INTO files (organization_id, user_id, kind, storage_path, filename) "
-                   "VALUES ('org_a', 'user_a', 'upload', '../../etc/passwd', 'passwd')")
+        db.execute(
+            "INSERT INTO files (organization_id, user_id, kind, storage_path, filename) "
+            "VALUES ('org_a', 'user_a', 'upload', '../../etc/passwd', 'passwd')"
+        )
 
 
 def test_cogo_seed_section_7_2_queries_run_verbatim(db: psycopg.Connection) -> None:
@@ -111,17 +131,23 @@ def test_cogo_seed_section_7_2_queries_run_verbatim(db: psycopg.Connection) -> N
             [(f"src/f{i}.py", f"f{i}", f"def f{i}(): pass", v) for i, v in enumerate(vectors)],
         )
     query = vectors[3]
-    similar_conversations = db.execute("""
+    similar_conversations = db.execute(
+        """
 SELECT cm.content, cm.content_embedding <=> $1 as distance
 FROM "ConversationMessages" cm
 WHERE cm.content_embedding IS NOT NULL
 ORDER BY distance
-LIMIT 5;""".replace("$1", "%s"), (query,)).fetchall()
-    similar_code = db.execute("""
+LIMIT 5;""".replace("$1", "%s"),
+        (query,),
+    ).fetchall()
+    similar_code = db.execute(
+        """
 SELECT ce.file_path, ce.content, ce.embedding <=> $1 as distance
 FROM "CodeEmbeddings" ce
 ORDER BY distance
-LIMIT 10;""".replace("$1", "%s"), (query,)).fetchall()
+LIMIT 10;""".replace("$1", "%s"),
+        (query,),
+    ).fetchall()
     assert len(similar_conversations) == 5 and similar_conversations[0][0] == "m3"
     assert similar_conversations[0][1] == pytest.approx(0.0, abs=1e-6)
     assert len(similar_code) == 8 and similar_code[0][0] == "src/f3.py"
@@ -130,30 +156,61 @@ LIMIT 10;""".replace("$1", "%s"), (query,)).fetchall()
 def test_seed_views_expose_the_seed_columns(db: psycopg.Connection) -> None:
     expected = {
         "ConversationSessions": ["id", "user_id", "title", "created_at", "updated_at", "metadata"],
-        "ConversationMessages": ["id", "session_id", "role", "content", "created_at", "token_count", "content_embedding"],
-        "AgentTasks": ["id", "session_id", "title", "status", "final_output", "created_at", "started_at", "completed_at"],
+        "ConversationMessages": [
+            "id",
+            "session_id",
+            "role",
+            "content",
+            "created_at",
+            "token_count",
+            "content_embedding",
+        ],
+        "AgentTasks": [
+            "id",
+            "session_id",
+            "title",
+            "status",
+            "final_output",
+            "created_at",
+            "started_at",
+            "completed_at",
+        ],
         "TaskSteps": ["id", "task_id", "step_name", "details", "created_at"],
         "CodeEmbeddings": ["id", "file_path", "content", "embedding", "created_at"],
     }
     for view, columns in expected.items():
-        got = [r[0] for r in db.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position",
-            (view,)).fetchall()]
+        got = [
+            r[0]
+            for r in db.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = %s ORDER BY ordinal_position",
+                (view,),
+            ).fetchall()
+        ]
         assert got == columns, view
 
 
 def test_vectors_of_several_dimensions_live_in_one_table(db: psycopg.Connection) -> None:
     register_vector(db)
     seed_tenant(db)
-    db.execute("INSERT INTO embeddings (organization_id, chunk_id, content, content_sha256, model, dims, embedding) "
-               "VALUES ('org_a', 'c1', 'x', 'h', 'local:all-MiniLM-L6-v2', 384, %s), "
-               "('org_a', 'c2', 'y', 'h', 'openai:text-embedding-3-small', 1536, %s)",
-               (np.ones(384, dtype=np.float32), np.ones(1536, dtype=np.float32)))
+    db.execute(
+        "INSERT INTO embeddings (organization_id, chunk_id, content, content_sha256, model, dims, embedding) "
+        "VALUES ('org_a', 'c1', 'x', 'h', 'local:all-MiniLM-L6-v2', 384, %s), "
+        "('org_a', 'c2', 'y', 'h', 'openai:text-embedding-3-small', 1536, %s)",
+        (np.ones(384, dtype=np.float32), np.ones(1536, dtype=np.float32)),
+    )
     with pytest.raises(psycopg.errors.CheckViolation):
-        db.execute("INSERT INTO embeddings (organization_id, chunk_id, content, content_sha256, model, dims, embedding) "
-                   "VALUES ('org_a', 'c3', 'z', 'h', 'm', 384, %s)", (np.ones(10, dtype=np.float32),))
+        db.execute(
+            "INSERT INTO embeddings (organization_id, chunk_id, content, content_sha256, model, dims, embedding) "
+            "VALUES ('org_a', 'c3', 'z', 'h', 'm', 384, %s)",
+            (np.ones(10, dtype=np.float32),),
+        )
     db.execute("SET enable_seqscan = off")  # two rows: make the planner show it can use the index
-    plan = "\n".join(r[0] for r in db.execute(
-        "EXPLAIN SELECT id FROM embeddings WHERE model = 'local:all-MiniLM-L6-v2' "
-        "ORDER BY embedding::vector(384) <=> %s::vector(384) LIMIT 5", (np.ones(384, dtype=np.float32),)).fetchall())
+    plan = "\n".join(
+        r[0]
+        for r in db.execute(
+            "EXPLAIN SELECT id FROM embeddings WHERE model = 'local:all-MiniLM-L6-v2' "
+            "ORDER BY embedding::vector(384) <=> %s::vector(384) LIMIT 5",
+            (np.ones(384, dtype=np.float32),),
+        ).fetchall()
+    )
     assert "embeddings_hnsw_local_all_minilm_l6_v2" in plan

@@ -1,17 +1,21 @@
-"""Assets, one module per lifecycle stage. Each is a thin shell over plain functions."""
+"""Assets, one module per lifecycle stage; each is a thin shell over plain, Dagster-free functions.
+
+A stage module exports lists named `assets`, `checks`, `jobs`, `schedules` and `sensors` (any it lacks
+count as empty). To add a stage, add its module name to STAGES.
+"""
 
 from __future__ import annotations
 
-import dagster as dg
+import importlib
+from types import ModuleType
+from typing import Any
+
+STAGES: tuple[str, ...] = ("platform",)
 
 
-def all_assets() -> list[dg.AssetsDefinition]:
-    from cogo.assets import platform
-
-    return [*platform.assets]
+def stage_modules() -> list[ModuleType]:
+    return [importlib.import_module(f"cogo.assets.{name}") for name in STAGES]
 
 
-def all_checks() -> list[dg.AssetChecksDefinition]:
-    from cogo.assets import platform
-
-    return [*platform.checks]
+def collect(attribute: str) -> list[Any]:
+    return [item for module in stage_modules() for item in getattr(module, attribute, [])]

@@ -1,7 +1,6 @@
 """[platform] The schema itself: migrations applied and the graph schema ensured."""
 # No `from __future__ import annotations` in asset modules: Dagster inspects the real annotations.
 
-
 import time
 
 import dagster as dg

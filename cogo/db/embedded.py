@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import logging
 import subprocess
-from pathlib import Path
-
 import warnings
+from pathlib import Path
 
 with warnings.catch_warnings():
     # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root shells); pgserver falls back to /tmp.

@@ -24,8 +24,10 @@ def _plain(value: Any) -> Any:
             key = "_type" if "_SRC" in value else "_labels"
             return {key: value["_LABEL"] if key == "_type" else [value["_LABEL"]], **props}
         if "_nodes" in value and "_rels" in value:
-            return {"_nodes": [_plain(n) for n in value["_nodes"]],
-                    "_relationships": [_plain(r) for r in value["_rels"]]}
+            return {
+                "_nodes": [_plain(n) for n in value["_nodes"]],
+                "_relationships": [_plain(r) for r in value["_rels"]],
+            }
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]

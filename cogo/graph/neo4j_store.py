@@ -46,9 +46,7 @@ class Neo4jStore(GraphStore):
             self._driver = GraphDatabase.driver(url, auth=auth, connection_timeout=5.0)
             self._driver.verify_connectivity()
         except neo4j_errors.AuthError:
-            raise ConfigError(
-                f"Neo4j at {url} refused the credentials: check NEO4J_USER and NEO4J_PASSWORD."
-            ) from None
+            raise ConfigError(f"Neo4j at {url} refused the credentials: check NEO4J_USER and NEO4J_PASSWORD.") from None
         except (neo4j_errors.ServiceUnavailable, OSError, ValueError, neo4j_errors.ConfigurationError) as exc:
             raise ServiceUnavailable(
                 f"cannot reach Neo4j at {url} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}): "
@@ -78,8 +76,7 @@ class Neo4jStore(GraphStore):
     def ensure_schema(self) -> None:
         for label in NODE_PROPERTIES:
             self.write(
-                f"CREATE CONSTRAINT {label.lower()}_id_unique IF NOT EXISTS "
-                f"FOR (n:{label}) REQUIRE n.id IS UNIQUE"
+                f"CREATE CONSTRAINT {label.lower()}_id_unique IF NOT EXISTS FOR (n:{label}) REQUIRE n.id IS UNIQUE"
             )
             for prop in LOOKUP_PROPERTIES.get(label, ()):
                 self.write(f"CREATE INDEX {label.lower()}_{prop} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})")

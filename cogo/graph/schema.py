@@ -28,8 +28,15 @@ _CODE_SYMBOL = {
 }
 
 NODE_PROPERTIES: dict[str, dict[str, str]] = {
-    "CodeFile": {"repo": STRING, "path": STRING, "language": STRING, "summary": STRING,
-                 "size_bytes": INT, "content_hash": STRING, "removed_in": STRING},
+    "CodeFile": {
+        "repo": STRING,
+        "path": STRING,
+        "language": STRING,
+        "summary": STRING,
+        "size_bytes": INT,
+        "content_hash": STRING,
+        "removed_in": STRING,
+    },
     "Function": {**_CODE_SYMBOL, "signature": STRING, "is_method": BOOL},
     "Class": dict(_CODE_SYMBOL),
     "Library": {"name": STRING, "version": STRING, "ecosystem": STRING},

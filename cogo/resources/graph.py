@@ -17,7 +17,9 @@ from cogo.graph import GraphStore, open_graph
 class GraphResource(dg.ConfigurableResource):
     """Empty fields fall back to COGO_GRAPH_URL / NEO4J_USER / NEO4J_PASSWORD / COGO_HOME."""
 
-    graph_url: str | None = Field(default=None, description="bolt:// or neo4j:// URL; empty: COGO_GRAPH_URL or embedded.")
+    graph_url: str | None = Field(
+        default=None, description="bolt:// or neo4j:// URL; empty: COGO_GRAPH_URL or embedded."
+    )
     user: str | None = None
     password: str | None = None
     home: str | None = Field(default=None, description="COGO_HOME for the embedded graph.")

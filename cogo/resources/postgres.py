@@ -17,7 +17,9 @@ class PostgresResource(dg.ConfigurableResource):
     """cogo's system of record. Leave `database_url` empty to use COGO_DATABASE_URL, else the embedded
     Postgres under COGO_HOME (started on first use, as `cogo up` would)."""
 
-    database_url: str | None = Field(default=None, description="postgresql:// URL; empty: COGO_DATABASE_URL or embedded.")
+    database_url: str | None = Field(
+        default=None, description="postgresql:// URL; empty: COGO_DATABASE_URL or embedded."
+    )
 
     def url(self) -> str:
         if self.database_url:

@@ -1,0 +1,14 @@
+"""The resources every run gets, by the names assets ask for them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cogo.resources import GraphResource, PostgresResource
+
+
+def default_resources() -> dict[str, Any]:
+    return {
+        "postgres": PostgresResource(),
+        "graph": GraphResource(),
+    }

@@ -1,0 +1,51 @@
+"""The read service: FastAPI app factory (`cogo serve`, or `uvicorn --factory cogo.service.app:create_app`).
+
+Routers live in their own modules and are mounted here; every route answers errors as
+{"error": {"code": ..., "message": ...}}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cogo import __version__
+from cogo.config import Settings
+from cogo.service.health import router as health_router
+
+
+def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, **extra}}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    app = FastAPI(title="cogo read service", version=__version__)
+    app.state.settings = settings or Settings.from_env()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {
+            400: "bad_request",
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            409: "conflict",
+            422: "invalid_request",
+        }.get(exc.status_code, "error")
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
+        return JSONResponse(
+            error_body("invalid_request", "request validation failed", details=details), status_code=422
+        )
+
+    app.include_router(health_router)
+    return app
