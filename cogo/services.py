@@ -46,12 +46,11 @@ def database_urls(settings: Settings, *, start: bool = True) -> tuple[str, str]:
     if not _points_at_embedded(settings):
         assert settings.database_url is not None
         dagster = os.environ.get("COGO_DAGSTER_DATABASE_URL") or settings.database_url
-        return settings.database_url, sqlalchemy_psycopg2_url(dagster)
+        return settings.database_url, dagster
     info = embedded.start(settings.pgdata) if start else embedded.running_info(settings.pgdata)
     if info is None:
         raise ConfigError(f"the embedded Postgres in {settings.pgdata} is not running: run `cogo up`.")
-    dagster = sqlalchemy_psycopg2_url(embedded.server_url(info, DAGSTER_DATABASE))
-    return embedded.server_url(info, APP_DATABASE), dagster
+    return embedded.server_url(info, APP_DATABASE), embedded.server_url(info, DAGSTER_DATABASE)
 
 
 def database_url(settings: Settings | None = None) -> str:
@@ -110,7 +109,7 @@ def env_lines(settings: Settings | None = None) -> list[str]:
     lines = {
         "COGO_HOME": str(settings.home),
         "COGO_DATABASE_URL": app_url,
-        "COGO_DAGSTER_DATABASE_URL": dagster_url,
+        "COGO_DAGSTER_DATABASE_URL": sqlalchemy_psycopg2_url(dagster_url),
         "DAGSTER_HOME": str(settings.dagster_home),
         "COGO_WORKSPACES_DIR": str(settings.workspaces_dir),
     }

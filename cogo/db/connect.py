@@ -17,6 +17,8 @@ def connect(url: str, *, autocommit: bool = False, **kwargs: object) -> psycopg.
     """Open a connection, turning 'cannot connect' into one clear line."""
     try:
         return psycopg.connect(url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_S, **kwargs)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"{redact(url)} is not a usable Postgres URL ({_reason(exc)}).") from None
     except psycopg.OperationalError as exc:
         raise ServiceUnavailable(
             f"cannot connect to Postgres at {redact(url)} ({_reason(exc)}). "
@@ -37,6 +39,8 @@ def ensure_database(url: str) -> None:
     try:
         psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S).close()
         return
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"{redact(url)} is not a usable Postgres URL ({_reason(exc)}).") from None
     except psycopg.OperationalError as exc:
         if "does not exist" not in str(exc):
             raise ServiceUnavailable(
