@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cogo import __version__
 from cogo.config import Settings
 from cogo.service.health import router as health_router
+from cogo.service.webhooks import router as clerk_webhooks_router
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -48,4 +49,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.include_router(health_router)
+    app.include_router(clerk_webhooks_router)
     return app

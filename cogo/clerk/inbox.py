@@ -1,0 +1,191 @@
+"""The Clerk webhook inbox: verify and store (the read service), then apply in event-time order (the
+clerk_directory asset). Storing never applies; applying never talks to Clerk."""
+
+from __future__ import annotations
+
+import binascii
+import json
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+from svix.webhooks import Webhook, WebhookVerificationError
+
+from cogo.clerk.apply import FAILED, Outcome, apply_changes
+from cogo.clerk.records import Change, RecordError, change_from_event, event_time_ms
+
+# Serialises appliers (two runs of clerk_directory must not settle the same events twice).
+APPLY_LOCK_KEY = 0x636F676F_636C726B  # "cogoclrk"
+DEFAULT_BATCH_SIZE = 5000
+
+
+class WebhookRejected(Exception):
+    """A request that is not a genuine, well-formed Clerk event: answered 4xx, nothing stored."""
+
+    def __init__(self, status_code: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status_code, self.code, self.message = status_code, code, message
+
+
+@dataclass(frozen=True)
+class VerifiedEvent:
+    svix_id: str
+    svix_timestamp_s: int
+    event_type: str
+    payload: dict[str, Any]
+
+    @property
+    def event_time_ms(self) -> int:
+        return event_time_ms(self.payload, self.svix_timestamp_s)
+
+
+def verify_webhook(secret: str, body: bytes, headers: Mapping[str, str]) -> VerifiedEvent:
+    """Check the Svix signature over the raw body (svix also refuses a timestamp more than 5 minutes off),
+    then parse the event. Raises WebhookRejected."""
+    try:
+        verifier = Webhook(secret)
+    except Exception as exc:  # svix raises several kinds for an unusable secret
+        raise WebhookRejected(503, "webhook_not_configured", "CLERK_WEBHOOK_SECRET is not a Svix secret") from exc
+    lowered = {key.lower(): value for key, value in headers.items()}
+    try:
+        verifier.verify(body, lowered)
+    except (WebhookVerificationError, ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        reason = str(exc) or "signature verification failed"
+        raise WebhookRejected(401, "invalid_signature", f"webhook rejected: {reason}") from None
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise WebhookRejected(400, "bad_request", "body is not JSON") from None
+    if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+        raise WebhookRejected(400, "bad_request", "body is not a Clerk event (no type)")
+    if not isinstance(payload.get("data"), dict):
+        raise WebhookRejected(400, "bad_request", "body is not a Clerk event (no data object)")
+    return VerifiedEvent(lowered["svix-id"], int(float(lowered["svix-timestamp"])), payload["type"], payload)
+
+
+def store_event(conn: psycopg.Connection, event: VerifiedEvent) -> bool:
+    """Insert into the inbox; False when this svix-id is already there (a resend)."""
+    row = conn.execute(
+        """
+        INSERT INTO clerk_webhook_inbox (svix_id, event_type, payload, event_time, svix_timestamp)
+        VALUES (%s, %s, %s, clerk_ms(%s), to_timestamp(%s))
+        ON CONFLICT (svix_id) DO NOTHING
+        RETURNING svix_id
+        """,
+        (event.svix_id, event.event_type, Jsonb(event.payload), event.event_time_ms, event.svix_timestamp_s),
+    ).fetchone()
+    return row is not None
+
+
+@dataclass
+class InboxRun:
+    counts: Counter[str] = field(default_factory=Counter)
+    batches: int = 0
+    duration_s: float = 0.0
+    unapplied: int = 0
+    oldest_unapplied_age_s: float | None = None
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def events(self) -> int:
+        return sum(self.counts.values())
+
+
+SETTLE = """
+UPDATE clerk_webhook_inbox i SET
+    status = v.status, last_error = v.error, attempts = i.attempts + 1, last_attempt_at = now(),
+    applied_at = CASE WHEN v.status = 'failed' THEN NULL ELSE now() END
+FROM jsonb_to_recordset(%(rows)s) AS v(svix_id text, status text, error text)
+WHERE i.svix_id = v.svix_id
+"""
+
+
+def apply_inbox(conn: psycopg.Connection, *, batch_size: int = DEFAULT_BATCH_SIZE) -> InboxRun:
+    """Apply every unapplied event once, oldest event_time first, in batches of one transaction each.
+    A failed event keeps applied_at NULL with its error and is retried by the next run. `conn` must be in
+    autocommit mode (each batch commits on its own)."""
+    if not conn.autocommit:
+        raise ValueError("apply_inbox needs an autocommit connection")
+    started = time.monotonic()
+    run = InboxRun()
+    conn.execute("SELECT pg_advisory_lock(%s)", (APPLY_LOCK_KEY,))
+    try:
+        run_started = conn.execute("SELECT clock_timestamp()").fetchone()[0]
+        while _apply_batch(conn, run, run_started, batch_size):
+            run.batches += 1
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (APPLY_LOCK_KEY,))
+    run.unapplied, run.oldest_unapplied_age_s = unapplied_summary(conn)
+    run.duration_s = time.monotonic() - started
+    return run
+
+
+def _apply_batch(conn: psycopg.Connection, run: InboxRun, run_started: datetime, batch_size: int) -> bool:
+    with conn.transaction():
+        rows = conn.execute(
+            """
+            SELECT svix_id, event_type, payload FROM clerk_webhook_inbox
+            WHERE applied_at IS NULL AND (last_attempt_at IS NULL OR last_attempt_at < %s)
+            ORDER BY event_time, svix_id
+            LIMIT %s
+            """,
+            (run_started, batch_size),
+        ).fetchall()
+        if not rows:
+            return False
+        changes: list[Change | None] = []
+        parse_errors: dict[int, str] = {}
+        for index, (_, event_type, payload) in enumerate(rows):
+            try:
+                changes.append(change_from_event(event_type, payload))
+            except RecordError as exc:
+                changes.append(None)
+                parse_errors[index] = f"RecordError: {exc}"
+        result = apply_changes(conn, changes)
+        outcomes = [
+            Outcome(FAILED, parse_errors[i]) if i in parse_errors else outcome
+            for i, outcome in enumerate(result.outcomes)
+        ]
+        settled = [
+            {"svix_id": row[0], "status": outcome.status, "error": outcome.error}
+            for row, outcome in zip(rows, outcomes, strict=True)
+        ]
+        conn.execute(SETTLE, {"rows": Jsonb(settled)})
+    for row, outcome in zip(rows, outcomes, strict=True):
+        run.counts[outcome.status] += 1
+        if outcome.status == FAILED and len(run.errors) < 20:
+            run.errors.append(f"{row[0]} ({row[1]}): {outcome.error}")
+    return True
+
+
+def unapplied_summary(conn: psycopg.Connection) -> tuple[int, float | None]:
+    """How many events wait, and the oldest one's age in seconds since it was received."""
+    count, age = conn.execute(
+        """
+        SELECT count(*), extract(epoch FROM now() - min(received_at))::float8
+        FROM clerk_webhook_inbox WHERE applied_at IS NULL
+        """
+    ).fetchone()
+    return count, age
+
+
+def due_events(conn: psycopg.Connection) -> tuple[int, str | None]:
+    """Events a run should take now: never tried, or failed and past their backoff (2^attempts minutes,
+    at most an hour), with a key that changes whenever that set changes (the sensor's run_key)."""
+    count, newest, attempts = conn.execute(
+        """
+        SELECT count(*), max(received_at), coalesce(sum(attempts), 0)
+        FROM clerk_webhook_inbox
+        WHERE applied_at IS NULL
+          AND (attempts = 0
+               OR last_attempt_at < now() - least(interval '1 minute' * power(2, attempts), interval '1 hour'))
+        """
+    ).fetchone()
+    if not count:
+        return 0, None
+    return count, f"{newest.isoformat()}|{count}|{attempts}"

@@ -1,0 +1,122 @@
+"""Reconciliation: pull every organization, user and membership from the Clerk Backend API through the same
+guarded upserts as the webhooks (so a webhook and the pull can interleave in any order), then soft-delete
+what Clerk no longer has — only when the pull completed, its counts match Clerk's totals, and only rows not
+updated since the pull began (a webhook that landed meanwhile wins)."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import psycopg
+
+from cogo.clerk.api import ClerkApiError, ClerkClient, Page
+from cogo.clerk.apply import FAILED, apply_changes
+from cogo.clerk.records import Change, Kind, RecordError, upsert_change
+from cogo.clerk.upserts import DELETES, TABLES
+
+KINDS: tuple[Kind, ...] = ("organization", "user", "membership")
+
+
+@dataclass
+class ReconcileResult:
+    started_at: datetime
+    complete: bool = False
+    error: str | None = None
+    seen: dict[str, int] = field(default_factory=dict)
+    totals: dict[str, int | None] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+    deleted: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    deletes_skipped: str | None = None
+    requests_made: int = 0
+    duration_s: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def counts_match(self) -> bool:
+        return all(self.totals.get(kind) == self.seen.get(kind) for kind in KINDS)
+
+
+def reconcile(conn: psycopg.Connection, client: ClerkClient) -> ReconcileResult:
+    """`conn` in autocommit mode; `client` entered (`with ClerkClient(...) as client`)."""
+    if not conn.autocommit:
+        raise ValueError("reconcile needs an autocommit connection")
+    clock = time.monotonic()
+    result = ReconcileResult(started_at=conn.execute("SELECT now()").fetchone()[0])
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS clerk_pull_seen (kind text NOT NULL, id text NOT NULL)")
+    conn.execute("TRUNCATE clerk_pull_seen")
+    try:
+        for kind, pages in (
+            ("organization", client.organizations()),
+            ("user", client.users()),
+            ("membership", client.memberships()),
+        ):
+            for page in pages:
+                _apply_page(conn, kind, page, result)
+                if page.total_count is not None:
+                    result.totals[kind] = page.total_count
+        result.totals["user"] = client.user_count()
+        result.complete = True
+    except ClerkApiError as exc:
+        result.error = str(exc)
+    for kind in KINDS:
+        result.seen[kind] = conn.execute(
+            "SELECT count(DISTINCT id) FROM clerk_pull_seen WHERE kind = %s", (kind,)
+        ).fetchone()[0]
+
+    if not result.complete:
+        result.deletes_skipped = f"pull incomplete: {result.error}"
+    elif not result.counts_match:
+        result.deletes_skipped = f"counts differ from Clerk's totals: seen {result.seen}, Clerk {result.totals}"
+    else:
+        _delete_missing(conn, result)
+    conn.execute("DROP TABLE IF EXISTS clerk_pull_seen")
+    result.requests_made = client.requests_made
+    result.duration_s = time.monotonic() - clock
+    return result
+
+
+def _apply_page(conn: psycopg.Connection, kind: Kind, page: Page, result: ReconcileResult) -> None:
+    changes: list[Change] = []
+    seen: list[str] = []
+    for item in page.items:
+        object_id = item.get("id") if isinstance(item, dict) else None
+        if isinstance(object_id, str):
+            seen.append(object_id)  # seen even if unusable: never deleted for being malformed
+        try:
+            changes.append(upsert_change(kind, item))
+        except (RecordError, AttributeError) as exc:
+            result.counts[FAILED] += 1
+            if len(result.errors) < 20:
+                result.errors.append(f"{kind} {object_id}: {exc}")
+    with conn.transaction():
+        batch = apply_changes(conn, changes)
+        with conn.cursor().copy("COPY clerk_pull_seen (kind, id) FROM STDIN") as copy:
+            for object_id in seen:
+                copy.write_row((kind, object_id))
+    result.counts.update(batch.counts)
+    for change, outcome in zip(changes, batch.outcomes, strict=True):
+        if outcome.status == FAILED and len(result.errors) < 20:
+            result.errors.append(f"{kind} {change.id}: {outcome.error}")
+
+
+def _delete_missing(conn: psycopg.Connection, result: ReconcileResult) -> None:
+    # Memberships first, then organizations and users (whose deletes end their remaining memberships).
+    for kind in ("membership", "organization", "user"):
+        columns = "id, organization_id, user_id" if kind == "membership" else "id"
+        names = columns.split(", ")
+        with conn.transaction():
+            # FOR UPDATE: a webhook applying meanwhile waits, so "not updated since the pull began" holds.
+            rows = conn.execute(
+                f"""
+                SELECT {columns} FROM {TABLES[kind]} t
+                WHERE t.deleted_at IS NULL AND t.updated_at < %(started)s
+                  AND NOT EXISTS (SELECT 1 FROM clerk_pull_seen s WHERE s.kind = %(kind)s AND s.id = t.id)
+                FOR UPDATE
+                """,
+                {"started": result.started_at, "kind": kind},
+            ).fetchall()
+            gone = [{**dict(zip(names, row, strict=True)), "at_ms": None} for row in rows]
+            result.deleted[kind] = len(DELETES[kind](conn, gone)) if gone else 0

@@ -1,0 +1,86 @@
+"""POST /webhooks/clerk: verify a Clerk (Svix-signed) webhook and store it in clerk_webhook_inbox.
+
+The event is applied later by the clerk_directory asset; this route only verifies and stores, so it
+answers quickly and a resend (same svix-id) is stored once."""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from cogo.clerk.inbox import VerifiedEvent, WebhookRejected, store_event, verify_webhook
+from cogo.errors import CogoError
+
+router = APIRouter(tags=["webhooks"])
+
+
+class WebhookStored(BaseModel):
+    status: str  # "stored", or "duplicate" for a resend of an event already in the inbox
+    svix_id: str
+    event_type: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def _error(status_code: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status_code)
+
+
+def _store(request: Request, event: VerifiedEvent) -> bool:
+    from cogo.db.connect import connect
+    from cogo.services import database_url
+
+    with connect(database_url(request.app.state.settings), autocommit=True) as conn:
+        return store_event(conn, event)
+
+
+@router.post(
+    "/webhooks/clerk",
+    response_model=WebhookStored,
+    responses={
+        400: {"model": ErrorBody, "description": "Signed, but not a Clerk event"},
+        401: {"model": ErrorBody, "description": "Bad or missing Svix signature, or timestamp > 5 min off"},
+        503: {"model": ErrorBody, "description": "CLERK_WEBHOOK_SECRET unset, or Postgres unreachable"},
+    },
+    openapi_extra={
+        "parameters": [
+            {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
+            for name in ("svix-id", "svix-timestamp", "svix-signature")
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object", "description": "A Clerk event"}}},
+        },
+    },
+)
+async def clerk_webhook(request: Request) -> JSONResponse:
+    """Receive a Clerk webhook: the Svix signature is checked over the raw body with CLERK_WEBHOOK_SECRET,
+    then the event is stored in the inbox keyed by svix-id. Forged, replayed (stale timestamp) or malformed
+    requests get 4xx and store nothing."""
+    secret = os.environ.get("CLERK_WEBHOOK_SECRET")  # read per request: rotating it needs no restart
+    if not secret:
+        return _error(503, "webhook_not_configured", "CLERK_WEBHOOK_SECRET is not set")
+    body = await request.body()
+    try:
+        event = verify_webhook(secret, body, request.headers)
+    except WebhookRejected as rejected:
+        return _error(rejected.status_code, rejected.code, rejected.message)
+    try:
+        stored = await run_in_threadpool(_store, request, event)
+    except CogoError as exc:
+        return _error(503, "unavailable", str(exc))
+    body_out = WebhookStored(
+        status="stored" if stored else "duplicate", svix_id=event.svix_id, event_type=event.event_type
+    )
+    return JSONResponse(body_out.model_dump(), status_code=200)
