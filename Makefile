@@ -43,10 +43,10 @@ run: install
 	@echo "Graph:         $(BIN)/cogo graph query 'MATCH (n) RETURN labels(n)[0] AS label, count(*) AS n'"
 
 lint: install
-	$(BIN)/ruff check cogo tests bench
+	$(BIN)/ruff check cogo tests $(wildcard bench)
 
 test: install neo4j
-	$(BIN)/ruff check cogo tests bench
+	$(BIN)/ruff check cogo tests $(wildcard bench)
 	@set +e; $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5): treated as success"; rc=0; fi; exit $$rc
 
