@@ -480,3 +480,29 @@ def test_definitions_have_the_tasks_stage() -> None:
     assert defs.resolve_schedule_def("task_rollups_hourly").cron_schedule == "5 * * * *"
     today = dt.datetime.now(UTC).date().isoformat()
     assert DAILY.get_last_partition_key() == today
+
+
+def test_backfill_of_a_year_is_one_run_and_stores_the_chart_once_per_short_run(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    log = TaskLog(db)
+    log.org()
+    log.agent("alpha")
+    first, last = DAY - dt.timedelta(days=365), DAY
+    log.task("COMPLETED", at(first, 0, 0, 1))
+    log.task("FAILED", at(last, 23, 59, 59), queue_s=0, run_s=0.5)
+    result = dg.materialize(
+        [task_rollups],
+        resources={"postgres": PostgresResource(database_url=database_url)},
+        tags={
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        },
+    )
+    assert result.success  # one run, one statement for the 366 days
+    materializations = result.asset_materializations_for_node("task_rollups")
+    assert len(materializations) == 366
+    meta = materializations[0].metadata
+    assert meta["tasks"].value == 2 and meta["success_rate"].value == 0.5
+    assert meta["trend_30_days"].value.startswith("Left out of runs over 31 days")  # type: ignore[union-attr]
+    assert db.execute("SELECT array_agg(day ORDER BY day) FROM task_rollups").fetchone()[0] == [first, last]  # type: ignore[index]

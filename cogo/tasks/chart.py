@@ -22,6 +22,7 @@ def trend_png(points: list[DayPoint]) -> bytes:
 
     matplotlib.use("Agg")  # no display: render to memory only
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     days = [p.day for p in points]
     fig, ax = plt.subplots(figsize=(9, 3.2), dpi=80)
@@ -32,12 +33,16 @@ def trend_png(points: list[DayPoint]) -> bytes:
             ax.bar(days, heights, bottom=bottom, color=STATUS_COLOURS[status], label=status.lower(), width=0.8)
             bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
         ax.set_ylabel("tasks")
+        # Headroom above the bars (and the 100 % line) keeps the legend off the data.
+        ax.set_ylim(0, max(max(bottom), 1) * 1.3)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(loc="upper left", fontsize=7, ncols=5, frameon=False)
         rate = ax.twinx()
         rate.plot(
             days, [None if p.success_rate is None else p.success_rate * 100 for p in points], color="black", lw=1.2
         )
-        rate.set_ylim(0, 105)
+        rate.set_ylim(0, 130)
+        rate.set_yticks([0, 25, 50, 75, 100])
         rate.set_ylabel("success %")
         ax.set_title(f"Agent tasks per day, {days[0]:%Y-%m-%d} to {days[-1]:%Y-%m-%d} (UTC)", fontsize=9)
         fig.autofmt_xdate()
