@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cogo import __version__
 from cogo.config import Settings
 from cogo.service.health import router as health_router
+from cogo.service.read_service import install_read_service
 from cogo.service.webhooks import router as clerk_webhooks_router
 
 
@@ -49,5 +50,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
 
     app.include_router(health_router)
+    install_read_service(app)
     app.include_router(clerk_webhooks_router)
     return app

@@ -1,0 +1,236 @@
+"""Clerk session tokens: verification against Clerk's JWKS, and the FastAPI dependency that yields the caller.
+
+Rules (Clerk's documented session token, v1 and v2 claims):
+- RS256 only, signed by a key from COGO_CLERK_JWKS_URL (https://, http:// or, for local development, file://).
+  Keys are cached; an unknown `kid` refetches the set, at most once per `jwks_min_refresh_s`.
+- `exp` and `nbf` checked with a few seconds of leeway; `iss` equal to COGO_CLERK_ISSUER; `azp` one of
+  COGO_CLERK_AUTHORIZED_PARTIES (when that is set); `sts: pending` refused (the session is not complete).
+- The organisation: v2 `o.id` (role `o.rol`), else v1 `org_id` (role `org_role` without its `org:` prefix).
+
+Anything wrong with the token answers 401 with one fixed message (the reason goes to the server log only);
+a valid token without an active organisation answers 403.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import anyio.to_thread
+import jwt
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from cogo.service.settings import ServiceSettings
+
+log = logging.getLogger("cogo.service.auth")
+
+ALGORITHM = "RS256"
+JWKS_FETCH_TIMEOUT_S = 5.0
+JWKS_MAX_BYTES = 1_000_000
+UNAUTHORIZED_MESSAGE = "missing or invalid session token"
+NO_ORGANIZATION_MESSAGE = "the session has no active organization; select one in the app and retry"
+
+
+class TokenRejected(Exception):
+    """The token is not acceptable. The message is for the server log, never for the caller."""
+
+
+class NoOrganization(Exception):
+    """A valid session without an active organisation."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    organization_id: str
+    org_role: str | None
+    session_id: str | None
+
+
+def fetch_jwks(url: str) -> dict[str, Any]:
+    """GET the key set (or read it from a file:// URL)."""
+    scheme = urllib.parse.urlsplit(url).scheme
+    if scheme not in ("https", "http", "file"):
+        raise TokenRejected(f"JWKS URL scheme {scheme!r} is not https, http or file")
+    with urllib.request.urlopen(url, timeout=JWKS_FETCH_TIMEOUT_S) as response:
+        body = response.read(JWKS_MAX_BYTES + 1)
+    if len(body) > JWKS_MAX_BYTES:
+        raise ValueError("JWKS document too large")
+    return json.loads(body)
+
+
+def parse_jwks(document: dict[str, Any]) -> dict[str, jwt.PyJWK]:
+    """The RS256 signing keys of a JWKS document by key id; other keys are ignored."""
+    keys: dict[str, jwt.PyJWK] = {}
+    for entry in document.get("keys", []) if isinstance(document, dict) else []:
+        if not isinstance(entry, dict) or entry.get("kty") != "RSA" or not isinstance(entry.get("kid"), str):
+            continue
+        if entry.get("use", "sig") != "sig" or entry.get("alg", ALGORITHM) != ALGORITHM:
+            continue
+        try:
+            keys[entry["kid"]] = jwt.PyJWK(entry, algorithm=ALGORITHM)
+        except jwt.PyJWKError as exc:
+            log.warning("ignoring unusable JWKS key %s: %s", entry["kid"], exc)
+    return keys
+
+
+class JwksCache:
+    """Signing keys by kid, refetched when an unknown kid appears or when the set is older than `max_age_s`.
+
+    Rate limit: after a refetch that did not find the kid it was made for, no refetch for `min_refresh_s`,
+    so tokens with made-up kids cannot make us hammer the JWKS endpoint, while a genuine rotation (a new kid
+    that the refetch finds) is picked up at once.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_refresh_s: float,
+        max_age_s: float,
+        fetch: Callable[[str], dict[str, Any]] = fetch_jwks,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.url = url
+        self.min_refresh_s = min_refresh_s
+        self.max_age_s = max_age_s
+        self._fetch = fetch
+        self._clock = clock
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = -math.inf
+        self._missed_at = -math.inf
+        self._lock = threading.Lock()
+        self.fetches = 0
+
+    def cached(self, kid: str) -> jwt.PyJWK | None:
+        """The key if it is known and the set is fresh; None means `refresh_for` may find it."""
+        if self._clock() - self._fetched_at > self.max_age_s:
+            return None
+        return self._keys.get(kid)
+
+    def refresh_for(self, kid: str) -> jwt.PyJWK | None:
+        """Refetch the set if the rate limit allows, then look the kid up. Blocking I/O: run it in a thread."""
+        with self._lock:
+            now = self._clock()
+            stale = now - self._fetched_at > self.max_age_s
+            if (stale or kid not in self._keys) and now - self._missed_at >= self.min_refresh_s:
+                self.fetches += 1
+                try:
+                    self._keys, self._fetched_at = parse_jwks(self._fetch(self.url)), now
+                except Exception as exc:  # keep the keys we have; retry after the rate-limit interval
+                    log.error("cannot fetch the Clerk JWKS from %s: %s", self.url, exc)
+                    self._missed_at = now
+                if kid not in self._keys:
+                    self._missed_at = now
+            return self._keys.get(kid)
+
+
+class ClerkVerifier:
+    def __init__(self, settings: ServiceSettings, jwks: JwksCache | None = None) -> None:
+        if not settings.jwks_url or not settings.issuer:
+            raise ValueError("COGO_CLERK_JWKS_URL and COGO_CLERK_ISSUER must both be set")
+        self.settings = settings
+        self.jwks = jwks or JwksCache(
+            settings.jwks_url, min_refresh_s=settings.jwks_min_refresh_s, max_age_s=settings.jwks_max_age_s
+        )
+
+    async def verify(self, token: str) -> Principal:
+        kid = self._kid(token)
+        key = self.jwks.cached(kid) or await anyio.to_thread.run_sync(self.jwks.refresh_for, kid)
+        if key is None:
+            raise TokenRejected(f"unknown key id {kid!r}")
+        return self.principal(self.claims(token, key))
+
+    @staticmethod
+    def _kid(token: str) -> str:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise TokenRejected(f"malformed token: {exc}") from None
+        if header.get("alg") != ALGORITHM:
+            raise TokenRejected(f"algorithm {header.get('alg')!r} is not {ALGORITHM}")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise TokenRejected("no key id in the token header")
+        return kid
+
+    def claims(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:
+        try:
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=[ALGORITHM],
+                issuer=self.settings.issuer,
+                leeway=self.settings.leeway_s,
+                options={"require": ["exp", "nbf", "iat", "iss", "sub"], "verify_aud": False},
+            )
+        except jwt.PyJWTError as exc:
+            raise TokenRejected(f"{type(exc).__name__}: {exc}") from None
+        parties = self.settings.authorized_parties
+        if parties and claims.get("azp") not in parties:
+            raise TokenRejected(f"authorized party {claims.get('azp')!r} is not allowed")
+        if claims.get("sts") == "pending":
+            raise TokenRejected("the session is pending")
+        if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+            raise TokenRejected("no subject")
+        return claims
+
+    @staticmethod
+    def principal(claims: dict[str, Any]) -> Principal:
+        org = claims.get("o")
+        if isinstance(org, dict):  # v2
+            org_id, role = org.get("id"), org.get("rol")
+        else:  # v1
+            org_id, role = claims.get("org_id"), claims.get("org_role")
+        if not isinstance(org_id, str) or not org_id:
+            raise NoOrganization()
+        if isinstance(role, str):
+            role = role.removeprefix("org:")
+        sid = claims.get("sid")
+        return Principal(
+            user_id=claims["sub"],
+            organization_id=org_id,
+            org_role=role if isinstance(role, str) else None,
+            session_id=sid if isinstance(sid, str) else None,
+        )
+
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ClerkSession",
+    bearerFormat="JWT",
+    description="A Clerk session token (RS256, v1 or v2 claims) of a user with an active organization.",
+)
+
+
+def _unauthorized() -> HTTPException:
+    return HTTPException(401, UNAUTHORIZED_MESSAGE, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def current_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    """The authenticated caller; 401 for any token problem, 403 without an active organisation."""
+    verifier: ClerkVerifier | None = getattr(request.app.state, "clerk_verifier", None)
+    if verifier is None:
+        raise HTTPException(503, "authentication is not configured (COGO_CLERK_JWKS_URL, COGO_CLERK_ISSUER)")
+    if credentials is None:
+        raise _unauthorized()
+    try:
+        principal = await verifier.verify(credentials.credentials)
+    except TokenRejected as exc:
+        log.info("token rejected: %s", exc)
+        raise _unauthorized() from None
+    except NoOrganization:
+        raise HTTPException(403, NO_ORGANIZATION_MESSAGE) from None
+    request.state.organization_id = principal.organization_id
+    return principal

@@ -1,0 +1,237 @@
+"""Conversations, their messages, and agent tasks, scoped to the caller's organisation.
+
+Visibility: a shared conversation is visible to its whole organisation, a private one to its owner only.
+A conversation (or task) the caller may not see answers 404 exactly like one that does not exist.
+Every query names the organisation itself; row-level security (sql/0040) enforces it a second time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from psycopg_pool import AsyncConnectionPool
+
+from cogo.service.auth import Principal, current_principal
+from cogo.service.db import pool_of, tenant_transaction
+from cogo.service.models import (
+    ERROR_RESPONSES,
+    AttachedFile,
+    Conversation,
+    ConversationPage,
+    Message,
+    MessagePage,
+    Task,
+    TaskProgress,
+    TaskStep,
+)
+from cogo.service.pagination import decode_cursor, encode_cursor
+
+router = APIRouter(prefix="/v1", tags=["conversations"], responses=ERROR_RESPONSES)
+
+Caller = Annotated[Principal, Depends(current_principal)]
+Pool = Annotated[AsyncConnectionPool, Depends(pool_of)]
+Limit = Annotated[int, Query(ge=1, le=100, description="Page size.")]
+Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")]
+
+VISIBLE = "(c.visibility = 'shared' OR c.user_id = %(me)s)"
+CONVERSATION_COLUMNS = (
+    "c.id, c.user_id, c.agent_id, c.title, c.visibility, c.metadata, c.created_at, c.updated_at, c.archived_at"
+)
+NOT_FOUND = "conversation not found"
+CLERK_ID = r"^[A-Za-z0-9_\-]+$"
+
+
+def _conversation(row: tuple[Any, ...]) -> Conversation:
+    return Conversation(
+        id=row[0],
+        user_id=row[1],
+        agent_id=row[2],
+        title=row[3],
+        visibility=row[4],
+        metadata=row[5],
+        created_at=row[6],
+        updated_at=row[7],
+        archived_at=row[8],
+    )
+
+
+@router.get("/conversations", response_model=ConversationPage, summary="Conversations of the organization")
+async def list_conversations(
+    caller: Caller,
+    pool: Pool,
+    agent_id: Annotated[uuid.UUID | None, Query(description="Only this agent's conversations.")] = None,
+    user_id: Annotated[
+        str | None, Query(max_length=200, pattern=CLERK_ID, description="Only this user's conversations.")
+    ] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
+) -> ConversationPage:
+    """Newest activity first (updated_at, then id). Shared conversations of the organization and the
+    caller's own private ones."""
+    params: dict[str, Any] = {"org": caller.organization_id, "me": caller.user_id, "limit": limit + 1}
+    where = ["c.organization_id = %(org)s", VISIBLE]
+    if agent_id is not None:
+        where.append("c.agent_id = %(agent)s")
+        params["agent"] = agent_id
+    if user_id is not None:
+        where.append("c.user_id = %(user)s")
+        params["user"] = user_id
+    if cursor is not None:
+        params["at"], key = decode_cursor(cursor)
+        params["after"] = _uuid_key(key)
+        where.append("(c.updated_at, c.id) < (%(at)s, %(after)s)")
+    sql = (
+        f"SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {' AND '.join(where)} "
+        "ORDER BY c.updated_at DESC, c.id DESC LIMIT %(limit)s"
+    )
+    async with tenant_transaction(pool, caller.organization_id) as conn:
+        rows = await (await conn.execute(sql, params)).fetchall()
+    items = [_conversation(r) for r in rows[:limit]]
+    more = len(rows) > limit
+    return ConversationPage(
+        items=items, next_cursor=encode_cursor(items[-1].updated_at, items[-1].id) if more else None
+    )
+
+
+@router.get("/conversations/{conversation_id}", response_model=Conversation, summary="One conversation")
+async def get_conversation(conversation_id: uuid.UUID, caller: Caller, pool: Pool) -> Conversation:
+    async with tenant_transaction(pool, caller.organization_id) as conn:
+        row = await _visible_conversation(conn, conversation_id, caller)
+    return _conversation(row)
+
+
+async def _visible_conversation(conn: Any, conversation_id: uuid.UUID, caller: Principal) -> tuple[Any, ...]:
+    row = await (
+        await conn.execute(
+            f"SELECT {CONVERSATION_COLUMNS} FROM conversations c "
+            f"WHERE c.id = %(id)s AND c.organization_id = %(org)s AND {VISIBLE}",
+            {"id": conversation_id, "org": caller.organization_id, "me": caller.user_id},
+        )
+    ).fetchone()
+    if row is None:
+        raise HTTPException(404, NOT_FOUND)
+    return row
+
+
+@router.get(
+    "/conversations/{conversation_id}/messages", response_model=MessagePage, summary="Messages of a conversation"
+)
+async def list_messages(
+    conversation_id: uuid.UUID,
+    caller: Caller,
+    pool: Pool,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    order: Annotated[str, Query(pattern="^(asc|desc)$", description="asc: oldest first; desc: newest first.")] = "asc",
+) -> MessagePage:
+    """A page of messages in time order, each with its attached (active) files."""
+    params: dict[str, Any] = {"conv": conversation_id, "org": caller.organization_id, "limit": limit + 1}
+    where = ["m.conversation_id = %(conv)s", "m.organization_id = %(org)s"]
+    if cursor is not None:
+        params["at"], key = decode_cursor(cursor)
+        params["after"] = _int_key(key)
+        where.append(f"(m.created_at, m.id) {'>' if order == 'asc' else '<'} (%(at)s, %(after)s)")
+    direction = "ASC" if order == "asc" else "DESC"
+    sql = (
+        "SELECT m.id, m.conversation_id, m.role, m.user_id, m.agent_id, m.content, m.content_parts, "
+        "m.token_count, m.model, m.created_at, coalesce(f.files, '[]'::json) "
+        f"FROM messages m LEFT JOIN LATERAL ("
+        "  SELECT json_agg(json_build_object('id', f.id, 'filename', f.filename, 'kind', f.kind, "
+        "         'mime_type', f.mime_type, 'size_bytes', f.size_bytes, 'storage_path', f.storage_path) "
+        "         ORDER BY f.filename) AS files "
+        "    FROM message_files mf JOIN files f ON f.id = mf.file_id AND f.organization_id = mf.organization_id "
+        "   WHERE mf.message_id = m.id AND mf.organization_id = %(org)s AND f.status = 'active'"
+        f") f ON true WHERE {' AND '.join(where)} "
+        f"ORDER BY m.created_at {direction}, m.id {direction} LIMIT %(limit)s"
+    )
+    async with tenant_transaction(pool, caller.organization_id) as conn:
+        await _visible_conversation(conn, conversation_id, caller)
+        rows = await (await conn.execute(sql, params)).fetchall()
+    items = [
+        Message(
+            id=r[0],
+            conversation_id=r[1],
+            role=r[2],
+            user_id=r[3],
+            agent_id=r[4],
+            content=r[5],
+            content_parts=r[6],
+            token_count=r[7],
+            model=r[8],
+            created_at=r[9],
+            files=[AttachedFile(**f) for f in r[10]],
+        )
+        for r in rows[:limit]
+    ]
+    next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if len(rows) > limit else None
+    return MessagePage(items=items, next_cursor=next_cursor)
+
+
+tasks_router = APIRouter(prefix="/v1", tags=["tasks"], responses=ERROR_RESPONSES)
+
+
+@tasks_router.get("/tasks/{task_id}", response_model=Task, summary="A task with its steps")
+async def get_task(task_id: uuid.UUID, caller: Caller, pool: Pool) -> Task:
+    """For progress display. A task is visible when it has no conversation, when the caller started it, or when
+    its conversation is visible to the caller."""
+    async with tenant_transaction(pool, caller.organization_id) as conn:
+        task = await (
+            await conn.execute(
+                "SELECT t.id, t.conversation_id, t.agent_id, t.user_id, t.title, t.prompt, t.status::text, "
+                "t.final_output, t.created_at, t.started_at, t.completed_at FROM agent_tasks t "
+                "WHERE t.id = %(id)s AND t.organization_id = %(org)s AND (t.conversation_id IS NULL "
+                "  OR t.user_id = %(me)s OR EXISTS (SELECT 1 FROM conversations c WHERE c.id = t.conversation_id "
+                f"  AND c.organization_id = %(org)s AND {VISIBLE}))",
+                {"id": task_id, "org": caller.organization_id, "me": caller.user_id},
+            )
+        ).fetchone()
+        if task is None:
+            raise HTTPException(404, "task not found")
+        steps = await (
+            await conn.execute(
+                "SELECT id, step_name, status, details, created_at FROM task_steps "
+                "WHERE task_id = %s AND organization_id = %s ORDER BY created_at, id",
+                (task_id, caller.organization_id),
+            )
+        ).fetchall()
+    step_models = [TaskStep(id=s[0], step_name=s[1], status=s[2], details=s[3], created_at=s[4]) for s in steps]
+    statuses = [s.status for s in step_models]
+    return Task(
+        id=task[0],
+        conversation_id=task[1],
+        agent_id=task[2],
+        user_id=task[3],
+        title=task[4],
+        prompt=task[5],
+        status=task[6],
+        final_output=task[7],
+        created_at=task[8],
+        started_at=task[9],
+        completed_at=task[10],
+        progress=TaskProgress(
+            steps_total=len(statuses),
+            steps_ok=statuses.count("ok"),
+            steps_error=statuses.count("error"),
+            steps_skipped=statuses.count("skipped"),
+        ),
+        steps=step_models,
+    )
+
+
+def _uuid_key(key: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(key)
+    except ValueError:
+        raise HTTPException(400, "invalid cursor: pass next_cursor from a previous page unchanged") from None
+
+
+def _int_key(key: str) -> int:
+    try:
+        value = int(key)
+    except ValueError:
+        raise HTTPException(400, "invalid cursor: pass next_cursor from a previous page unchanged") from None
+    if not -(2**63) <= value < 2**63:
+        raise HTTPException(400, "invalid cursor: pass next_cursor from a previous page unchanged")
+    return value

@@ -1,0 +1,69 @@
+"""Postgres for the read service: one async connection pool per worker, and tenant-scoped transactions.
+
+Every request's queries run in a transaction that first switches to the row-level-security role
+(`SET LOCAL ROLE cogo_reader`, sql/0040) and sets `cogo.organization_id` to the caller's organisation,
+both transaction-local, so nothing survives the connection's return to the pool. The transaction is
+read-only as well: this service never writes through these connections.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+
+import psycopg
+from fastapi import Request
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+READER_ROLE = "cogo_reader"
+# One round trip: the same effect as SET LOCAL ROLE, SET LOCAL cogo.organization_id and SET TRANSACTION READ ONLY.
+_SCOPE_SQL = (
+    "SELECT set_config('role', %s, true), set_config('cogo.organization_id', %s, true), "
+    "set_config('transaction_read_only', 'on', true)"
+)
+
+
+def make_pool(url: str, size: int) -> AsyncConnectionPool:
+    """A fixed-size pool (opened by the app's lifespan)."""
+    return AsyncConnectionPool(
+        url,
+        min_size=size,
+        max_size=size,
+        open=False,
+        timeout=10.0,
+        name="cogo-read-service",
+        kwargs={"application_name": "cogo-read-service", "connect_timeout": 5},
+    )
+
+
+@asynccontextmanager
+async def tenant_transaction(pool: AsyncConnectionPool, organization_id: str) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A read-only transaction in which row-level security shows only `organization_id`'s rows."""
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute(_SCOPE_SQL, (READER_ROLE, organization_id))
+        yield conn
+
+
+def pool_of(request: Request) -> AsyncConnectionPool:
+    return request.app.state.db_pool
+
+
+def make_sync_pool(url: str, size: int) -> ConnectionPool:
+    """For library code that takes a blocking psycopg connection (the search functions), run in threads."""
+    return ConnectionPool(
+        url,
+        min_size=1,
+        max_size=size,
+        open=False,
+        timeout=10.0,
+        name="cogo-read-service-sync",
+        kwargs={"application_name": "cogo-read-service", "connect_timeout": 5},
+    )
+
+
+@contextmanager
+def sync_tenant_transaction(pool: ConnectionPool, organization_id: str) -> Iterator[psycopg.Connection]:
+    """`tenant_transaction` for a blocking connection."""
+    with pool.connection() as conn, conn.transaction():
+        conn.execute(_SCOPE_SQL, (READER_ROLE, organization_id))
+        yield conn

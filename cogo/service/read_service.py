@@ -1,0 +1,64 @@
+"""Mounts the read service on the app: routes, the access log, and the per-worker resources (the Postgres
+pool and the Clerk verifier) opened and closed with the app's lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from cogo.service.access_log import AccessLogMiddleware
+from cogo.service.auth import ClerkVerifier
+from cogo.service.conversations import router as conversations_router
+from cogo.service.conversations import tasks_router
+from cogo.service.db import make_pool, make_sync_pool
+from cogo.service.graph_routes import router as graph_router
+from cogo.service.search import router as search_router
+from cogo.service.settings import ServiceSettings
+
+log = logging.getLogger("cogo.service")
+
+
+def install_read_service(app: FastAPI, service_settings: ServiceSettings | None = None) -> None:
+    app.state.service_settings = service_settings or ServiceSettings.from_env()
+    for router in (conversations_router, tasks_router, search_router, graph_router):
+        app.include_router(router)
+    app.add_middleware(AccessLogMiddleware)
+    app.description = (
+        "Conversations, messages, tasks, search and code-graph queries of the caller's organization. "
+        "Every /v1 route needs `Authorization: Bearer <Clerk session token>` of a user with an active organization."
+    )
+
+    previous = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app_: FastAPI) -> AsyncIterator[Any]:
+        from cogo.services import database_url
+
+        settings: ServiceSettings = app_.state.service_settings
+        app_.state.clerk_verifier = _verifier(settings)
+        url = database_url(app_.state.settings)
+        pool, sync_pool = make_pool(url, settings.pool_size), make_sync_pool(url, settings.pool_size)
+        await pool.open(wait=False)
+        sync_pool.open(wait=False)
+        app_.state.db_pool, app_.state.sync_pool = pool, sync_pool
+        try:
+            async with previous(app_) as state:
+                yield state
+        finally:
+            await pool.close()
+            sync_pool.close()
+
+    app.router.lifespan_context = lifespan
+
+
+def _verifier(settings: ServiceSettings) -> ClerkVerifier | None:
+    if not settings.jwks_url or not settings.issuer:
+        log.warning("COGO_CLERK_JWKS_URL / COGO_CLERK_ISSUER not set: every /v1 route answers 503")
+        return None
+    if not settings.authorized_parties:
+        log.warning("COGO_CLERK_AUTHORIZED_PARTIES not set: tokens from any authorized party (azp) are accepted")
+    return ClerkVerifier(settings)

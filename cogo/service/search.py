@@ -1,0 +1,130 @@
+"""POST /v1/search (messages and file chunks) and POST /v1/search/code (code plus its graph context).
+
+The search itself belongs to the knowledge (cogo.knowledge) and code-graph (cogo.code) packages; this module
+only scopes and serves it. Each adapter below is the one place that calls into those packages: it runs in a
+worker thread with a blocking connection that is already tenant-scoped (RLS role + organisation), and
+answers 503 `search_unavailable` while the package function is missing from the build.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import anyio.to_thread
+import psycopg
+from fastapi import APIRouter, Depends, HTTPException, Request
+
+from cogo.errors import CogoError
+from cogo.service.auth import Principal, current_principal
+from cogo.service.db import sync_tenant_transaction
+from cogo.service.models import (
+    ERROR_RESPONSES,
+    Citation,
+    CodeHit,
+    CodeSearchRequest,
+    CodeSearchResponse,
+    SearchHit,
+    SearchRequest,
+    SearchResponse,
+)
+
+log = logging.getLogger("cogo.service.search")
+router = APIRouter(prefix="/v1/search", tags=["search"], responses=ERROR_RESPONSES)
+Caller = Annotated[Principal, Depends(current_principal)]
+
+
+class SearchUnavailable(Exception):
+    """The search function this route needs is not part of this build (yet)."""
+
+
+def search_knowledge(conn: psycopg.Connection, caller: Principal, body: SearchRequest) -> list[SearchHit]:
+    """Adapter to the knowledge package's hybrid search (issue 7): `cogo.knowledge.search.search_chunks`."""
+    try:
+        from cogo.knowledge.search import search_chunks  # type: ignore[import-not-found]
+    except ImportError:
+        raise SearchUnavailable("knowledge search is not available in this build") from None
+    rows = search_chunks(
+        conn,
+        organization_id=caller.organization_id,
+        query=body.query,
+        k=body.k,
+        agent_id=body.agent,
+        kinds=tuple(body.kinds),
+    )
+    return [_search_hit(row) for row in rows]
+
+
+def _search_hit(row: Any) -> SearchHit:
+    r = _as_mapping(row)
+    return SearchHit(
+        chunk_id=str(r["chunk_id"]),
+        content=r["content"],
+        score=float(r["score"]),
+        citation=Citation(
+            kind=r.get("kind") or ("message" if r.get("message_id") is not None else "file"),
+            file_id=r.get("file_id"),
+            filename=r.get("filename"),
+            storage_path=r.get("storage_path"),
+            message_id=r.get("message_id"),
+            conversation_id=r.get("conversation_id"),
+            position=r.get("position") or {},
+        ),
+    )
+
+
+def search_code(
+    conn: psycopg.Connection, request: Request, caller: Principal, body: CodeSearchRequest
+) -> list[CodeHit]:
+    """Adapter to the code-graph package (issue 8): `cogo.code.search.search_code`, code_embeddings nearest to
+    the query plus callers, callees, concepts, last commit and generating task from the graph."""
+    try:
+        from cogo.code.search import search_code as code_search  # type: ignore[import-not-found]
+    except ImportError:
+        raise SearchUnavailable("code search is not available in this build") from None
+    from cogo.graph import open_graph
+
+    with open_graph(request.app.state.settings, read_only=True) as graph:
+        rows = code_search(
+            conn, graph, organization_id=caller.organization_id, query=body.query, k=body.k, repo=body.repo
+        )
+    return [CodeHit(**_as_mapping(row)) for row in rows]
+
+
+def _as_mapping(row: Any) -> Mapping[str, Any]:
+    if isinstance(row, Mapping):
+        return row
+    if hasattr(row, "model_dump"):
+        return row.model_dump()
+    return vars(row)
+
+
+async def _run(request: Request, caller: Principal, adapter: Any, *args: Any) -> Any:
+    pool = request.app.state.sync_pool
+
+    def call() -> Any:
+        with sync_tenant_transaction(pool, caller.organization_id) as conn:
+            return adapter(conn, *args)
+
+    try:
+        return await anyio.to_thread.run_sync(call)
+    except SearchUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
+    except CogoError as exc:
+        log.error("search failed: %s", exc)
+        raise HTTPException(503, "search is temporarily unavailable") from None
+
+
+@router.post("", response_model=SearchResponse, summary="Hybrid search over messages and file chunks")
+async def search(body: SearchRequest, request: Request, caller: Caller) -> SearchResponse:
+    """The k best chunks for `query` (vector and full-text, fused), each with its citation and score,
+    among the caller's organization's messages and workspace files (optionally one agent's knowledge)."""
+    return SearchResponse(hits=await _run(request, caller, search_knowledge, caller, body))
+
+
+@router.post("/code", response_model=CodeSearchResponse, summary="Code search with graph context")
+async def code_search_route(body: CodeSearchRequest, request: Request, caller: Caller) -> CodeSearchResponse:
+    """The k code chunks (functions, classes) nearest to `query` in the caller's repositories, each with its
+    callers, callees, concepts, last commit and the agent task that generated it, from the code graph."""
+    return CodeSearchResponse(hits=await _run(request, caller, search_code, request, caller, body))

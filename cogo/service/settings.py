@@ -1,0 +1,41 @@
+"""The read service's own settings, read from the environment when the app starts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_POOL_SIZE = 10
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    # Clerk session tokens: where the signing keys are, who issues tokens, which front ends may present them.
+    jwks_url: str | None
+    issuer: str | None
+    authorized_parties: tuple[str, ...]
+    # Seconds of clock skew tolerated on exp/nbf.
+    leeway_s: int = 5
+    # After a JWKS refetch that did not find the token's key id, no refetch for this long (made-up kids
+    # cannot hammer Clerk); a refetch that finds a new kid (key rotation) does not count.
+    jwks_min_refresh_s: float = 10.0
+    # Known keys are refetched after this long even without an unknown kid (revoked keys drop out).
+    jwks_max_age_s: float = 3600.0
+    # Postgres connections per worker process.
+    pool_size: int = DEFAULT_POOL_SIZE
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ServiceSettings:
+        env = os.environ if env is None else env
+        parties = tuple(
+            p.strip().rstrip("/") for p in env.get("COGO_CLERK_AUTHORIZED_PARTIES", "").split(",") if p.strip()
+        )
+        return cls(
+            jwks_url=env.get("COGO_CLERK_JWKS_URL") or None,
+            issuer=(env.get("COGO_CLERK_ISSUER") or "").rstrip("/") or None,
+            authorized_parties=parties,
+            leeway_s=int(env.get("COGO_CLERK_LEEWAY_S") or 5),
+            jwks_min_refresh_s=float(env.get("COGO_CLERK_JWKS_MIN_REFRESH_S") or 10),
+            pool_size=max(1, int(env.get("COGO_SERVICE_POOL_SIZE") or DEFAULT_POOL_SIZE)),
+        )

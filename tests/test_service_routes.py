@@ -1,0 +1,195 @@
+"""The read routes on a two-tenant data set: what each caller sees, pagination, and every route tried
+across tenants (another organisation's resources answer 404 exactly like missing ones)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.service_helpers import (
+    ALICE,
+    BOB,
+    CAROL,
+    ORG_A,
+    ORG_B,
+    JwksServer,
+    SigningKey,
+    TwoTenants,
+    claims_v2,
+    load_two_tenants,
+    service_client,
+    service_env,
+)
+
+KEY = SigningKey("kid_routes")
+
+
+@pytest.fixture
+def data(db: psycopg.Connection) -> TwoTenants:
+    return load_two_tenants(db)
+
+
+@pytest.fixture
+def client(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, data: TwoTenants
+) -> Iterator[TestClient]:
+    with JwksServer() as jwks:
+        jwks.keys = [KEY.jwk]
+        with service_client(monkeypatch, tmp_path, database_url, service_env(jwks.url)) as client:
+            yield client
+
+
+def as_user(user: str, org: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEY.sign(claims_v2(user, org))}"}
+
+
+def titles(response: Any) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [c["title"] for c in response.json()["items"]]
+
+
+def test_listing_shows_shared_conversations_and_own_private_ones_newest_first(client: TestClient) -> None:
+    assert titles(client.get("/v1/conversations", headers=as_user(ALICE, ORG_A))) == ["alice_private", "alice_shared"]
+    assert titles(client.get("/v1/conversations", headers=as_user(BOB, ORG_A))) == ["bob_private", "alice_shared"]
+    assert titles(client.get("/v1/conversations", headers=as_user(CAROL, ORG_B))) == ["carol_shared"]
+
+
+def test_listing_filters_by_user_and_agent(client: TestClient, data: TwoTenants) -> None:
+    alice = as_user(ALICE, ORG_A)
+    assert titles(client.get("/v1/conversations", params={"user_id": BOB}, headers=alice)) == []
+    assert titles(client.get("/v1/conversations", params={"user_id": ALICE}, headers=alice)) == [
+        "alice_private",
+        "alice_shared",
+    ]
+    by_agent = client.get("/v1/conversations", params={"agent_id": str(data.agent)}, headers=alice)
+    assert titles(by_agent) == ["alice_private", "alice_shared"]
+    other_agent = client.get("/v1/conversations", params={"agent_id": str(uuid.uuid4())}, headers=alice)
+    assert titles(other_agent) == []
+    # Another organisation's user: nothing, not an error.
+    assert titles(client.get("/v1/conversations", params={"user_id": CAROL}, headers=alice)) == []
+
+
+def test_conversation_cursor_pagination(client: TestClient) -> None:
+    alice = as_user(ALICE, ORG_A)
+    first = client.get("/v1/conversations", params={"limit": 1}, headers=alice).json()
+    assert [c["title"] for c in first["items"]] == ["alice_private"] and first["next_cursor"]
+    second = client.get("/v1/conversations", params={"limit": 1, "cursor": first["next_cursor"]}, headers=alice)
+    assert titles(second) == ["alice_shared"] and second.json()["next_cursor"] is None
+
+
+def test_a_bad_cursor_is_a_400(client: TestClient) -> None:
+    for cursor in ("nope", "WyJ4Il0", "WyIyMDI2LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwibm90LWEtdXVpZCJd"):
+        response = client.get("/v1/conversations", params={"cursor": cursor}, headers=as_user(ALICE, ORG_A))
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "bad_request"
+
+
+def test_one_conversation(client: TestClient, data: TwoTenants) -> None:
+    response = client.get(f"/v1/conversations/{data.alice_shared}", headers=as_user(BOB, ORG_A))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["id"] == str(data.alice_shared) and body["user_id"] == ALICE and body["visibility"] == "shared"
+
+
+def test_messages_pages_in_order_with_attached_files(client: TestClient, data: TwoTenants) -> None:
+    alice = as_user(ALICE, ORG_A)
+    url = f"/v1/conversations/{data.alice_shared}/messages"
+    seen: list[int] = []
+    cursor = None
+    pages = 0
+    while True:
+        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = client.get(url, params=params, headers=alice).json()
+        seen += [m["id"] for m in page["items"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3 and len(seen) == 5 and seen == sorted(seen)
+    first = client.get(url, params={"limit": 1}, headers=alice).json()["items"][0]
+    assert first["content"] == "alice_shared message 0"
+    assert [(f["id"], f["filename"], f["kind"]) for f in first["files"]] == [
+        (str(data.alice_file), "notes.md", "upload")
+    ]
+    newest = client.get(url, params={"limit": 5, "order": "desc"}, headers=alice).json()["items"]
+    assert [m["id"] for m in newest] == sorted(seen, reverse=True)
+    assert all(m["files"] == [] for m in newest[:-1])
+
+
+def test_task_with_steps(client: TestClient, data: TwoTenants) -> None:
+    response = client.get(f"/v1/tasks/{data.alice_task}", headers=as_user(BOB, ORG_A))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "RUNNING"
+    assert [(s["step_name"], s["status"]) for s in body["steps"]] == [("Plan", "ok"), ("Code Generation", "error")]
+    assert body["progress"] == {"steps_total": 2, "steps_ok": 1, "steps_error": 1, "steps_skipped": 0}
+
+
+def test_every_route_across_tenants_answers_404_like_a_missing_resource(client: TestClient, data: TwoTenants) -> None:
+    carol = as_user(CAROL, ORG_B)
+    missing = uuid.uuid4()
+    for template in ("/v1/conversations/{}", "/v1/conversations/{}/messages"):
+        for foreign in (data.alice_shared, data.alice_private, data.bob_private):
+            foreign_response = client.get(template.format(foreign), headers=carol)
+            missing_response = client.get(template.format(missing), headers=carol)
+            assert foreign_response.status_code == missing_response.status_code == 404
+            assert foreign_response.json() == missing_response.json()
+    foreign_task = client.get(f"/v1/tasks/{data.alice_task}", headers=carol)
+    missing_task = client.get(f"/v1/tasks/{missing}", headers=carol)
+    assert foreign_task.status_code == missing_task.status_code == 404
+    assert foreign_task.json() == missing_task.json()
+    # And the other way round.
+    assert client.get(f"/v1/tasks/{data.carol_task}", headers=as_user(ALICE, ORG_A)).status_code == 404
+    assert client.get(f"/v1/conversations/{data.carol_shared}", headers=as_user(ALICE, ORG_A)).status_code == 404
+    # A listing filtered to another organisation's agent or user shows none of its conversations.
+    assert titles(client.get("/v1/conversations", params={"user_id": ALICE}, headers=carol)) == []
+    assert titles(client.get("/v1/conversations", params={"agent_id": str(data.agent)}, headers=carol)) == [
+        "carol_shared"
+    ]
+
+
+def test_a_private_conversation_is_404_for_the_rest_of_its_organization(client: TestClient, data: TwoTenants) -> None:
+    bob = as_user(BOB, ORG_A)
+    assert client.get(f"/v1/conversations/{data.alice_private}", headers=bob).status_code == 404
+    assert client.get(f"/v1/conversations/{data.alice_private}/messages", headers=bob).status_code == 404
+    assert client.get(f"/v1/conversations/{data.alice_private}", headers=as_user(ALICE, ORG_A)).status_code == 200
+
+
+def test_a_token_for_the_same_user_in_another_organization_sees_only_that_organization(
+    client: TestClient, data: TwoTenants
+) -> None:
+    """Alice is no member of org B, but the organisation in the token is what scopes her reads."""
+    alice_in_b = as_user(ALICE, ORG_B)
+    assert titles(client.get("/v1/conversations", headers=alice_in_b)) == ["carol_shared"]
+    assert client.get(f"/v1/conversations/{data.alice_private}", headers=alice_in_b).status_code == 404
+
+
+def test_search_routes_answer_a_stable_error_until_search_lands(client: TestClient) -> None:
+    alice = as_user(ALICE, ORG_A)
+    for path, body in (("/v1/search", {"query": "tokens"}), ("/v1/search/code", {"query": "refresh token"})):
+        response = client.post(path, json=body, headers=alice)
+        assert response.status_code in (200, 503), response.text
+        if response.status_code == 503:
+            assert response.json()["error"]["message"].endswith("is not available in this build")
+        assert client.post(path, json=body).status_code == 401
+
+
+def test_openapi_document_declares_the_bearer_scheme_on_every_v1_route(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    assert doc["components"]["securitySchemes"]["ClerkSession"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "A Clerk session token (RS256, v1 or v2 claims) of a user with an active organization.",
+    }
+    for path, operations in doc["paths"].items():
+        for operation in operations.values():
+            assert (operation.get("security") == [{"ClerkSession": []}]) == path.startswith("/v1/"), path
+            if path.startswith("/v1/"):
+                assert {"401", "403", "404", "422"} <= set(operation["responses"]), path
