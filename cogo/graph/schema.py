@@ -36,13 +36,23 @@ NODE_PROPERTIES: dict[str, dict[str, str]] = {
         "size_bytes": INT,
         "content_hash": STRING,
         "removed_in": STRING,
+        # Why the file was not parsed ("too_large", "binary"); NULL when it was.
+        "skipped": STRING,
+        "parse_errors": INT,
     },
     "Function": {**_CODE_SYMBOL, "signature": STRING, "is_method": BOOL},
     "Class": dict(_CODE_SYMBOL),
     "Library": {"name": STRING, "version": STRING, "ecosystem": STRING},
     "Concept": {"name": STRING, "description": STRING},
     "Task": {"task_id": STRING, "title": STRING, "prompt": STRING, "status": STRING},
-    "Commit": {"repo": STRING, "hash": STRING, "message": STRING, "author": STRING, "timestamp": TIMESTAMP},
+    "Commit": {
+        "repo": STRING,
+        "hash": STRING,
+        "message": STRING,
+        "author": STRING,
+        "timestamp": TIMESTAMP,
+        "is_merge": BOOL,
+    },
 }
 
 
@@ -62,7 +72,7 @@ REL_TYPES: dict[str, RelType] = {
         RelType("USES", (("Function", "Library"), ("Class", "Library")), {}),
         RelType("IMPLEMENTS", (("Function", "Concept"), ("Class", "Concept")), {"score": FLOAT, "source": STRING}),
         RelType("RELATED_TO", (("Concept", "Concept"),), {}),
-        RelType("MODIFIED_IN", (("CodeFile", "Commit"),), {"change": STRING}),
+        RelType("MODIFIED_IN", (("CodeFile", "Commit"),), {"change": STRING, "old_path": STRING}),
         RelType("AFFECTS", (("Commit", "Function"), ("Commit", "Class")), {"change": STRING}),
         RelType("GENERATED_BY", (("CodeFile", "Task"), ("Function", "Task"), ("Class", "Task")), {}),
     )

@@ -1,0 +1,424 @@
+"""One repository's code graph brought up to its default branch's head: the commits after the cursor.
+
+Two passes. History: each first-parent commit's changed files, parsed before and after, give the
+Commit, MODIFIED_IN, AFFECTS (symbols whose code_hash was added, changed or removed; removed ones stay,
+marked `removed_in`) and GENERATED_BY for commits with a `Task-Id:` trailer. Head: the files that differ
+from the snapshot kept in Postgres are parsed, the whole snapshot is indexed, and the structure (CONTAINS,
+CALLS, IMPORTS, USES, Library) is rewritten for the changed files and for the files importing them.
+A cursor that is no ancestor of the head (a force-push) rebuilds the repository from scratch, recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from cogo.code import store
+from cogo.code.facts import FileFacts, Symbol
+from cogo.code.git import Change, CommitInfo, GitRepo, TreeEntry
+from cogo.code.languages import language_of, module_name
+from cogo.code.libraries import library_for, manifest_versions
+from cogo.code.parse import DEFAULT_SIZE_LIMIT, parse_file
+from cogo.code.resolve import Index, imported_modules, link_file
+from cogo.graph.base import GraphStore
+
+CODE_LABELS = ("CodeFile", "Function", "Class", "Commit")
+NODE_ORDER = ("Commit", "Task", "CodeFile", "Class", "Function", "Library")
+FACTS_CACHE = 4096
+
+
+@dataclass
+class BuildOptions:
+    branch: str | None = None  # default: origin's default branch, else the checked-out one
+    head: str | None = None  # process up to this commit (the sensor passes the head it saw)
+    max_commits: int | None = None  # a first run takes only the last N commits of history
+    since: str | None = None  # a first run takes only commits after this date (git's --since)
+    size_limit: int = DEFAULT_SIZE_LIMIT
+    chunk_commits: int = 500  # graph writes are flushed at least this often (bounded memory)
+
+
+@dataclass
+class BuildStats:
+    repo: str
+    branch: str = ""
+    head: str = ""
+    previous: str | None = None
+    rewritten_from: str | None = None
+    commits: int = 0
+    files_parsed: int = 0
+    bytes_parsed: int = 0
+    head_files: int = 0
+    files_changed: int = 0
+    files_relinked: int = 0
+    files_deleted: int = 0
+    nodes_written: int = 0
+    relationships_written: int = 0
+    call_sites: int = 0
+    calls_resolved: int = 0
+    calls_unresolved: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    parse_error_files: list[str] = field(default_factory=list)
+    tasks: list[str] = field(default_factory=list)
+    history_s: float = 0.0
+    head_s: float = 0.0
+
+    def as_metadata(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if not isinstance(v, list)} | {
+            "skipped_files": len(self.skipped),
+            "files_with_parse_errors": len(self.parse_error_files),
+            "tasks": len(self.tasks),
+        }
+
+
+class GraphWriter:
+    """Rows collected per label and relationship, deduplicated (the last row for an id wins), written in
+    batches: nodes first, then relationships."""
+
+    def __init__(self, graph: GraphStore, stats: BuildStats):
+        self.graph = graph
+        self.stats = stats
+        self.nodes: dict[str, dict[str, dict[str, Any]]] = {}
+        self.rels: dict[tuple[str, str, str], dict[tuple[str, str], dict[str, Any]]] = {}
+
+    def node(self, label: str, row: dict[str, Any]) -> None:
+        self.nodes.setdefault(label, {})[row["id"]] = row
+
+    def rel(self, rel_type: str, from_label: str, to_label: str, src: str, dst: str, **props: Any) -> None:
+        self.rels.setdefault((rel_type, from_label, to_label), {})[(src, dst)] = {"src": src, "dst": dst, **props}
+
+    @property
+    def pending(self) -> int:
+        return sum(map(len, self.nodes.values())) + sum(map(len, self.rels.values()))
+
+    def flush(self) -> None:
+        for label in NODE_ORDER:
+            rows = self.nodes.pop(label, {})
+            if rows:
+                self.stats.nodes_written += self.graph.upsert_nodes(label, rows.values())
+        for (rel_type, a, b), rows in sorted(self.rels.items()):
+            self.stats.relationships_written += self.graph.upsert_relationships(rel_type, a, b, rows.values())
+        self.rels.clear()
+
+
+def file_row(repo: str, facts: FileFacts, removed_in: str | None) -> dict[str, Any]:
+    return {
+        "id": f"{repo}:{facts.path}",
+        "repo": repo,
+        "path": facts.path,
+        "language": facts.language,
+        "summary": facts.summary,
+        "size_bytes": facts.size_bytes,
+        "content_hash": facts.blob_sha,
+        "skipped": facts.skipped,
+        "parse_errors": facts.parse_errors,
+        "removed_in": removed_in,
+    }
+
+
+def symbol_label(symbol: Symbol) -> str:
+    return "Function" if symbol.kind == "function" else "Class"
+
+
+def symbol_row(repo: str, facts: FileFacts, symbol: Symbol, removed_in: str | None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "id": f"{repo}:{symbol.qualified_name}",
+        "repo": repo,
+        "name": symbol.name,
+        "qualified_name": symbol.qualified_name,
+        "path": facts.path,
+        "docstring": symbol.docstring,
+        "code_hash": symbol.code_hash,
+        "start_line": symbol.start_line,
+        "end_line": symbol.end_line,
+        "decorators": list(symbol.decorators),
+        "removed_in": removed_in,
+    }
+    if symbol.kind == "function":
+        row["signature"] = symbol.signature
+        row["is_method"] = symbol.is_method
+    return row
+
+
+def container(repo: str, facts: FileFacts, symbol: Symbol, symbols: dict[str, Symbol]) -> tuple[str, str]:
+    """A method's class contains it; everything else (top level, nested in a function) is in the file."""
+    parent = symbols.get(symbol.parent) if symbol.parent else None
+    if parent is not None and parent.kind == "class" and symbol.kind == "function":
+        return "Class", f"{repo}:{parent.qualified_name}"
+    return "CodeFile", f"{repo}:{facts.path}"
+
+
+class RepoGraphBuilder:
+    def __init__(
+        self,
+        repo: str,
+        graph: GraphStore,
+        conn: psycopg.Connection,
+        options: BuildOptions | None = None,
+    ):
+        self.repo = repo
+        self.graph = graph
+        self.conn = conn
+        self.options = options or BuildOptions()
+        self.git = GitRepo(repo)
+        self.stats = BuildStats(repo=repo)
+        self.writer = GraphWriter(graph, self.stats)
+        self._cache: OrderedDict[tuple[str, str], FileFacts] = OrderedDict()
+        self._touched: set[str] = set()
+
+    # -- parsing --------------------------------------------------------------------------------------
+
+    def facts(self, path: str, blob: str, size: int | None = None) -> FileFacts | None:
+        key = (path, blob)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        if language_of(path) is None:
+            return None
+        if size is not None and size > self.options.size_limit:
+            language = language_of(path) or ""
+            result: FileFacts | None = FileFacts(
+                path, language, module_name(path, language), size, blob_sha=blob, skipped="too_large"
+            )
+        else:
+            data = self.git.read_blob(blob)
+            result = parse_file(path, data, blob_sha=blob, size_limit=self.options.size_limit)
+            if result is not None and result.skipped is None:
+                self.stats.files_parsed += 1
+                self.stats.bytes_parsed += len(data)
+        if result is not None:
+            self._cache[key] = result
+            if len(self._cache) > FACTS_CACHE:
+                self._cache.popitem(last=False)
+        return result
+
+    # -- the run --------------------------------------------------------------------------------------
+
+    def run(self) -> BuildStats:
+        try:
+            return self._run()
+        finally:
+            self.git.close()
+
+    def _run(self) -> BuildStats:
+        stats, options = self.stats, self.options
+        stats.branch = options.branch or self.git.default_branch()
+        head = self.git.resolve(options.head or stats.branch)
+        stats.head = head
+        cursor = store.load_cursor(self.conn, self.repo)
+        after = cursor.last_sha if cursor and cursor.last_sha else None
+        stats.previous = after
+        if after == head or (after and self.git.is_ancestor(head, after)):
+            return stats  # nothing new (or an older head than already processed)
+        if after and not self.git.is_ancestor(after, head):
+            self._forget_repository(after)
+            after = None
+        started = time.monotonic()
+        limits: dict[str, Any] = {} if after else {"max_count": options.max_commits, "since": options.since}
+        for commit in self.git.log(head, after=after, **limits):
+            self._commit(commit)
+            stats.commits += 1
+            if stats.commits % options.chunk_commits == 0 or self.writer.pending > 100_000:
+                self._flush()
+        self._flush()
+        stats.history_s = round(time.monotonic() - started, 3)
+        started = time.monotonic()
+        self._head(head, fresh=after is None)
+        stats.head_s = round(time.monotonic() - started, 3)
+        return stats
+
+    def _forget_repository(self, previous: str) -> None:
+        """A rewritten history: drop this repository's code nodes and start over, recorded on the cursor."""
+        for label in CODE_LABELS:
+            self.graph.write(f"MATCH (n:{label}) WHERE n.repo = $repo DETACH DELETE n", {"repo": self.repo})
+        with self.conn.transaction():
+            store.record_rewrite(self.conn, self.repo, previous)
+        self.stats.rewritten_from = previous
+
+    def _flush(self) -> None:
+        tasks = self.writer.nodes.get("Task", {})
+        if tasks:
+            details = store.task_details(self.conn, list(tasks))
+            for task_id, row in tasks.items():
+                row.update(details.get(task_id, {}))
+        self.writer.flush()
+
+    # -- history pass ---------------------------------------------------------------------------------
+
+    def _commit(self, commit: CommitInfo) -> None:
+        repo, w = self.repo, self.writer
+        commit_id = f"{repo}:{commit.sha}"
+        w.node(
+            "Commit",
+            {
+                "id": commit_id,
+                "repo": repo,
+                "hash": commit.sha,
+                "message": commit.message,
+                "author": commit.author,
+                "timestamp": commit.timestamp,
+                "is_merge": len(commit.parents) > 1,
+            },
+        )
+        generated: list[tuple[str, str]] = []  # (label, id) of code objects this commit added or changed
+        for change in commit.changes:
+            generated.extend(self._change(commit, commit_id, change))
+        for task_id in commit.task_ids:
+            w.node("Task", {"id": task_id, "task_id": task_id})
+            if task_id not in self.stats.tasks:
+                self.stats.tasks.append(task_id)
+            for label, node_id in generated:
+                w.rel("GENERATED_BY", label, "Task", node_id, task_id)
+
+    def _change(self, commit: CommitInfo, commit_id: str, change: Change) -> list[tuple[str, str]]:
+        repo, w, sha = self.repo, self.writer, commit.sha
+        old = self.facts(change.old_path, change.old_blob) if change.old_path and change.old_blob else None
+        new = self.facts(change.new_path, change.new_blob) if change.new_path and change.new_blob else None
+        if old is None and new is None:
+            return []
+        generated: list[tuple[str, str]] = []
+        if new is not None:
+            self._touched.add(new.path)
+            kind = {"A": "added", "R": "renamed", "C": "added"}.get(change.status, "modified")
+            if old is None and change.status not in ("R", "C"):
+                kind = "added"
+            w.node("CodeFile", file_row(repo, new, None))
+            props = {"change": kind}
+            if change.status in ("R", "C") and change.old_path:
+                props["old_path"] = change.old_path
+            w.rel("MODIFIED_IN", "CodeFile", "Commit", f"{repo}:{new.path}", commit_id, **props)
+            generated.append(("CodeFile", f"{repo}:{new.path}"))
+        if old is not None and (new is None or old.path != new.path):
+            self._touched.add(old.path)
+            if change.status != "C":
+                w.node("CodeFile", file_row(repo, old, sha))
+                w.rel("MODIFIED_IN", "CodeFile", "Commit", f"{repo}:{old.path}", commit_id, change="deleted")
+        old_symbols = {s.qualified_name: s for s in old.symbols} if old is not None else {}
+        new_symbols = {s.qualified_name: s for s in new.symbols} if new is not None else {}
+        if change.status == "C":
+            old_symbols = {}
+        for qname, symbol in new_symbols.items():
+            before = old_symbols.get(qname)
+            if before is not None and before.code_hash == symbol.code_hash:
+                continue
+            assert new is not None
+            label = symbol_label(symbol)
+            node_id = f"{repo}:{qname}"
+            w.node(label, symbol_row(repo, new, symbol, None))
+            self._contains(container(repo, new, symbol, new_symbols), label, node_id)
+            w.rel("AFFECTS", "Commit", label, commit_id, node_id, change="added" if before is None else "modified")
+            generated.append((label, node_id))
+        for qname, symbol in old_symbols.items():
+            if qname in new_symbols:
+                continue
+            assert old is not None
+            label = symbol_label(symbol)
+            node_id = f"{repo}:{qname}"
+            w.node(label, symbol_row(repo, old, symbol, sha))
+            self._contains(container(repo, old, symbol, old_symbols), label, node_id)
+            w.rel("AFFECTS", "Commit", label, commit_id, node_id, change="removed")
+        return generated
+
+    def _contains(self, parent: tuple[str, str], label: str, node_id: str) -> None:
+        self.writer.rel("CONTAINS", parent[0], label, parent[1], node_id)
+
+    # -- head pass ------------------------------------------------------------------------------------
+
+    def _head(self, head: str, *, fresh: bool) -> None:
+        repo, stats, w = self.repo, self.stats, self.writer
+        all_entries = self.git.tree(head)
+        tree: dict[str, TreeEntry] = {e.path: e for e in all_entries if language_of(e.path)}
+        stored = store.stored_blobs(self.conn, repo)
+        changed_paths = sorted(p for p, e in tree.items() if stored.get(p) != e.blob or p in self._touched)
+        deleted = sorted(p for p in stored if p not in tree)
+        changed = [f for p in changed_paths if (f := self.facts(p, tree[p].blob, tree[p].size)) is not None]
+        changed_set = set(changed_paths)
+        unchanged = [f for f in store.load_facts(self.conn, repo) if f.path in tree and f.path not in changed_set]
+        go_module = self._go_module(all_entries)
+        index = Index([*unchanged, *changed], go_module=go_module)
+        touched_modules = {f.module for f in changed} | {
+            module_name(p, language_of(p) or "") for p in deleted if language_of(p)
+        }
+        dependents = [f for f in unchanged if imported_modules(index, f) & touched_modules]
+        relink = changed + dependents
+        stats.head_files, stats.files_changed, stats.files_deleted = len(tree), len(changed), len(deleted)
+        stats.files_relinked = len(relink)
+        for facts in [*unchanged, *changed]:
+            if facts.skipped:
+                stats.skipped.append((facts.path, facts.skipped))
+            if facts.parse_errors:
+                stats.parse_error_files.append(facts.path)
+
+        if not fresh:
+            stale = [f.path for f in relink] + deleted
+            self._delete_outgoing(stale)
+        versions = manifest_versions(
+            lambda path: self.git.read_blob(next(e.blob for e in all_entries if e.path == path)),
+            [e.path for e in all_entries],
+        )
+        for facts in changed:
+            w.node("CodeFile", file_row(repo, facts, None))
+            symbols = {s.qualified_name: s for s in facts.symbols}
+            for symbol in facts.symbols:
+                label = symbol_label(symbol)
+                w.node(label, symbol_row(repo, facts, symbol, None))
+                self._contains(container(repo, facts, symbol, symbols), label, f"{repo}:{symbol.qualified_name}")
+        for facts in relink:
+            links = link_file(index, facts)
+            stats.call_sites += links.call_sites
+            stats.calls_resolved += len(links.calls)
+            stats.calls_unresolved += links.unresolved
+            libraries = {name: library_for(facts.language, name, versions) for name in links.libraries}
+            for name, alias in links.libraries.items():
+                library = libraries[name]
+                w.node("Library", library)
+                w.rel("IMPORTS", "CodeFile", "Library", f"{repo}:{facts.path}", library["id"], alias=alias)
+            kinds = {s.qualified_name: symbol_label(s) for s in facts.symbols}
+            for qname, name in links.uses:
+                w.rel("USES", kinds[qname], "Library", f"{repo}:{qname}", libraries[name]["id"])
+            for caller, callee, resolution, confidence in links.calls:
+                w.rel(
+                    "CALLS",
+                    "Function",
+                    "Function",
+                    f"{repo}:{caller}",
+                    f"{repo}:{callee}",
+                    resolution=resolution,
+                    confidence=confidence,
+                )
+        self._flush()
+        with self.conn.transaction():
+            store.save_facts(self.conn, repo, changed, deleted)
+            store.save_cursor(self.conn, repo, stats.branch, head, stats.commits)
+
+    def _delete_outgoing(self, paths: Iterable[str]) -> None:
+        """The structure leaving these files is rewritten: drop what their last version said."""
+        params = {"repo": self.repo, "paths": list(paths)}
+        if not params["paths"]:
+            return
+        for label in ("Function", "Class"):
+            self.graph.write(
+                f"MATCH (s:{label})-[r:USES]->() WHERE s.repo = $repo AND s.path IN $paths DELETE r", params
+            )
+        for pattern in ("(s:Function)-[r:CALLS]->()", "(s:CodeFile)-[r:IMPORTS]->()"):
+            self.graph.write(f"MATCH {pattern} WHERE s.repo = $repo AND s.path IN $paths DELETE r", params)
+
+    def _go_module(self, entries: list[TreeEntry]) -> str | None:
+        for entry in entries:
+            if entry.path == "go.mod":
+                for line in self.git.read_blob(entry.blob).decode("utf-8", "replace").splitlines():
+                    if line.startswith("module "):
+                        return line.split()[1]
+        return None
+
+
+def build_repository(
+    repo: str, graph: GraphStore, conn: psycopg.Connection, options: BuildOptions | None = None
+) -> BuildStats:
+    """Bring one repository's graph up to its head (see the module docstring)."""
+    return RepoGraphBuilder(repo, graph, conn, options).run()

@@ -1,0 +1,100 @@
+"""What parsing one file yields: its symbols, their call sites and the file's imports, as plain data that
+round-trips through JSON (the head snapshot's facts are kept in Postgres, table code_file_facts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class ImportRef:
+    """One imported name. Python: `from {module} import {name} as {alias}` (level = leading dots), or
+    `import {module} as {alias}` (name None). JS/TS: module is the source string; Go/Java: the path."""
+
+    module: str
+    name: str | None = None
+    alias: str | None = None
+    level: int = 0
+    line: int = 0
+
+    @property
+    def bound_name(self) -> str:
+        """The local name the import binds (Python semantics: `import a.b` binds `a`)."""
+        if self.alias:
+            return self.alias
+        if self.name:
+            return self.name
+        return self.module.split(".")[0]
+
+
+@dataclass(slots=True)
+class Symbol:
+    kind: str  # "function" | "class"
+    name: str
+    qualified_name: str
+    parent: str | None  # qualified name of the enclosing function/class, None at module level
+    start_line: int
+    end_line: int
+    code_hash: str
+    signature: str | None = None
+    docstring: str | None = None
+    decorators: list[str] = field(default_factory=list)
+    is_method: bool = False
+    # Calls as dotted parts: ["helper"], ["self", "save"], ["mod", "f"], ["super()", "m"].
+    calls: list[list[str]] = field(default_factory=list)
+    # Names this symbol reads whose first part may be an import (attribute heads, decorators, bases).
+    references: list[str] = field(default_factory=list)
+    # Names bound locally (parameters, assignment targets): a call through them is never resolved by scope.
+    local_names: list[str] = field(default_factory=list)
+    # Local variable -> dotted callee it was assigned from (`x = Service()`), for method calls on it.
+    local_types: dict[str, list[str]] = field(default_factory=dict)
+    # Base classes as written (classes only).
+    bases: list[list[str]] = field(default_factory=list)
+    first_param: str | None = None
+
+
+@dataclass(slots=True)
+class FileFacts:
+    path: str
+    language: str
+    module: str
+    size_bytes: int
+    blob_sha: str = ""
+    summary: str | None = None
+    parse_errors: int = 0
+    skipped: str | None = None  # "too_large" | "binary" when the file was not parsed
+    imports: list[ImportRef] = field(default_factory=list)
+    symbols: list[Symbol] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "language": self.language,
+            "module": self.module,
+            "size_bytes": self.size_bytes,
+            "blob_sha": self.blob_sha,
+            "summary": self.summary,
+            "parse_errors": self.parse_errors,
+            "skipped": self.skipped,
+            "imports": [[i.module, i.name, i.alias, i.level, i.line] for i in self.imports],
+            "symbols": [
+                {k: getattr(s, k) for k in Symbol.__slots__ if getattr(s, k) not in (None, [], {}, False)}
+                for s in self.symbols
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FileFacts:
+        return cls(
+            path=data["path"],
+            language=data["language"],
+            module=data["module"],
+            size_bytes=data["size_bytes"],
+            blob_sha=data.get("blob_sha", ""),
+            summary=data.get("summary"),
+            parse_errors=data.get("parse_errors", 0),
+            skipped=data.get("skipped"),
+            imports=[ImportRef(*row) for row in data.get("imports", [])],
+            symbols=[Symbol(**s) for s in data.get("symbols", [])],
+        )
