@@ -234,6 +234,9 @@ def _tasks(
         # Tasks over the last 30 days, with today always present.
         created = now - dt.timedelta(days=n % 30, minutes=rng.randint(0, 600))
         status = statuses[rng.randrange(len(statuses))]
+        if status in ("RUNNING", "PENDING"):
+            # Unfinished tasks are recent; an old RUNNING one is what the stuck-task check reports.
+            created = now - dt.timedelta(minutes=rng.randint(1, 30))
         started = None if status == "PENDING" else created + dt.timedelta(seconds=rng.randint(1, 90))
         completed = (
             started + dt.timedelta(seconds=rng.randint(5, 900))

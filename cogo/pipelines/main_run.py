@@ -30,7 +30,7 @@ def _metadata_summary(event: dg.AssetMaterialization, limit: int = 4) -> str:
 
 
 def main() -> int:
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 150)
     instance = dg.DagsterInstance.get()
     graph = defs.resolve_asset_graph()
     job = defs.resolve_implicit_global_asset_job_def()
@@ -60,8 +60,7 @@ def main() -> int:
         )
         ok = ok and result.success
         for event in result.get_asset_materialization_events():
-            materialization = event.asset_materialization
-            assert materialization is not None
+            materialization = event.step_materialization_data.materialization
             table.add_row(materialization.asset_key.to_user_string(), partition or "", "[green]ok[/green]",
                           _metadata_summary(materialization))
         for check in result.get_asset_check_evaluations():
