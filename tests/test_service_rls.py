@@ -95,3 +95,18 @@ def test_the_service_transaction_is_read_only_and_leaves_nothing_on_the_connecti
     user, org = asyncio.run(run())
     assert user != "cogo_reader" and org is None
     assert db.execute("SELECT count(*) FROM conversations").fetchone()[0] == 4
+
+
+def test_a_later_table_is_protected_with_one_call(db: psycopg.Connection) -> None:
+    db.execute("CREATE TABLE later_chunks (organization_id text, content text)")
+    db.execute("INSERT INTO later_chunks VALUES (%s, 'a'), (%s, 'b'), (NULL, 'shared')", (ORG_A, ORG_B))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), db.transaction():
+        db.execute("SET LOCAL ROLE cogo_reader")
+        db.execute("SELECT * FROM later_chunks")  # fail closed until protected
+    for shared, expected in ((False, ["a"]), (True, ["a", "shared"])):
+        db.execute("SELECT cogo_protect_tenant_table('later_chunks', %s)", (shared,))
+        with db.transaction():
+            db.execute(
+                "SELECT set_config('role', 'cogo_reader', true), set_config('cogo.organization_id', %s, true)", (ORG_A,)
+            )
+            assert [r[0] for r in db.execute("SELECT content FROM later_chunks ORDER BY 1")] == expected

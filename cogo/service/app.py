@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             404: "not_found",
             409: "conflict",
             422: "invalid_request",
+            503: "unavailable",
         }.get(exc.status_code, "error")
         return JSONResponse(
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
