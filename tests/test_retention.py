@@ -598,3 +598,51 @@ def test_inserts_while_the_sweep_runs_are_never_lost(db: psycopg.Connection, dat
         assert db.execute("SELECT count(*) FROM messages WHERE conversation_id = %s", (conversation,)).fetchone() == (
             0,
         )
+
+
+# -- Dagster -----------------------------------------------------------------------------------------
+
+
+def test_the_asset_reports_per_table_counts_and_its_dry_run_deletes_nothing(
+    db: psycopg.Connection, database_url: str, tmp_path: Path
+) -> None:
+    import dagster as dg
+
+    from cogo.assets.retention import retention_disk_queue_clear, retention_sweep
+    from cogo.resources import PostgresResource
+
+    root = tmp_path / "workspaces"
+    build_world(db, root)
+    before = snapshot(db, root)
+
+    def materialize(**config: Any) -> dict[str, Any]:
+        result = dg.materialize(
+            [retention_sweep, retention_disk_queue_clear],
+            resources={"postgres": PostgresResource(database_url=database_url)},
+            run_config={
+                "ops": {
+                    "retention_sweep": {"config": {"workspaces_dir": str(root), "as_of": NOW.isoformat(), **config}}
+                }
+            },
+        )
+        assert result.success
+        assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
+        return {k: v.value for k, v in result.asset_materializations_for_node("retention_sweep")[0].metadata.items()}
+
+    dry = materialize(dry_run=True)
+    assert snapshot(db, root) == before
+    assert dry["dry_run"] is True and dry["would_delete_conversations"] == 4
+    real = materialize()
+    assert real["deleted_conversations"] == 4 and real["deleted_messages"] == 9
+    assert real["deleted_workspace_files"] == 5 and real["inbox"] == "swept"
+    assert real["dagster/row_count"] == sum(real["by_table"].values())
+
+
+def test_the_schedule_runs_the_sweep_daily() -> None:
+    from cogo.pipelines.definitions import build_defs
+
+    defs = build_defs()
+    schedule = defs.resolve_schedule_def("retention_daily")
+    assert schedule.cron_schedule == "30 3 * * *"
+    job = defs.resolve_job_def(schedule.job_name)
+    assert [str(k.path[-1]) for k in job.asset_layer.selected_asset_keys] == ["retention_sweep"]
