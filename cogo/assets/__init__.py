@@ -10,7 +10,7 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-STAGES: tuple[str, ...] = ("platform", "tasks", "clerk", "retention")
+STAGES: tuple[str, ...] = ("platform", "tasks", "clerk", "retention", "workspace", "knowledge")
 
 
 def stage_modules() -> list[ModuleType]:

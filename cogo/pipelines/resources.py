@@ -6,6 +6,8 @@ from typing import Any
 
 from cogo.resources import GraphResource, PostgresResource
 from cogo.resources.clerk import ClerkApiResource
+from cogo.resources.embedder import EmbedderResource
+from cogo.resources.workspace import WorkspaceResource
 
 
 def default_resources() -> dict[str, Any]:
@@ -13,4 +15,6 @@ def default_resources() -> dict[str, Any]:
         "postgres": PostgresResource(),
         "graph": GraphResource(),
         "clerk_api": ClerkApiResource(),
+        "embedder": EmbedderResource(),
+        "workspace": WorkspaceResource(),
     }

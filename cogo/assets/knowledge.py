@@ -1,0 +1,133 @@
+"""[knowledge] Workspace files to searchable knowledge: file_chunks -> file_embeddings, reindex_weekly."""
+# No `from __future__ import annotations` in asset modules: Dagster inspects the real annotations.
+
+import dagster as dg
+from pydantic import Field
+
+from cogo.assets.workspace import workspace_files
+from cogo.knowledge.chunk_stage import chunk_files
+from cogo.knowledge.chunking import CHUNKER_VERSION
+from cogo.knowledge.embed_stage import embed_files
+from cogo.knowledge.extract import DEFAULT_MAX_BYTES
+from cogo.resources import PostgresResource
+from cogo.resources.embedder import EmbedderResource
+from cogo.resources.workspace import WorkspaceResource
+
+SHOWN = 50
+
+
+class ChunkConfig(dg.Config):
+    max_extract_bytes: int = Field(
+        default=DEFAULT_MAX_BYTES, description="Files larger than this are registered but not extracted."
+    )
+
+
+@dg.asset(
+    group_name="knowledge",
+    kinds={"postgres"},
+    deps=[workspace_files],
+    automation_condition=dg.AutomationCondition.eager(),
+)
+def file_chunks(
+    context: dg.AssetExecutionContext,
+    config: ChunkConfig,
+    postgres: PostgresResource,
+    workspace: WorkspaceResource,
+    embedder: EmbedderResource,
+) -> dg.MaterializeResult:
+    """Text extracted from every active workspace file (text, Markdown, source code by definitions with
+    tree-sitter, PDF, DOCX, HTML, CSV, JSON; binaries have none) and cut into token chunks with overlap, once
+    per chunk profile its indexes ask for, each with its position (page, line range, heading, symbol) and a
+    deterministic id. Only files whose content or chunker changed are redone; a file that fails to extract is
+    recorded in file_extractions with its reason and the rest proceed."""
+    with postgres.connection() as conn:
+        report = chunk_files(conn, workspace.path(), embedder.default_model(), max_bytes=config.max_extract_bytes)
+    context.log.info(
+        f"file_chunks: {report.files_extracted} of {report.files_seen} files extracted, "
+        f"{report.chunks_written} chunks written, {report.chunks_deleted} deleted in {report.duration_s}s"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": report.chunks_written,
+            "chunker_version": CHUNKER_VERSION,
+            "files_seen": report.files_seen,
+            "files_extracted": report.files_extracted,
+            "chunks_written": report.chunks_written,
+            "chunks_deleted": report.chunks_deleted,
+            "tokens": report.tokens,
+            "extraction_status": dg.MetadataValue.json(dict(report.statuses)),
+            "extraction_failures": dg.MetadataValue.json(
+                [{"path": p, "reason": r} for p, r in report.failures[:SHOWN]]
+            ),
+            "duration_s": report.duration_s,
+        }
+    )
+
+
+@dg.asset(
+    group_name="knowledge",
+    kinds={"postgres", "pgvector"},
+    deps=[file_chunks],
+    automation_condition=dg.AutomationCondition.eager(),
+    pool="embeddings",
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
+)
+def file_embeddings(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, embedder: EmbedderResource
+) -> dg.MaterializeResult:
+    """Vectors for every chunk an index needs (the organisation's default index with COGO_EMBEDDER, and each
+    agent knowledge source's model and chunk size), in `embeddings`. Identical content is embedded once per
+    model; vectors are written with binary COPY while the next slice is embedded; one partial HNSW index per
+    model is created on first use. Chunks that still fail after retries are recorded in embedding_failures.
+    A new model or chunker builds a new index while the old one keeps answering; once complete, the old
+    vectors are removed. Token counts and estimated cost per model are in the metadata."""
+    with postgres.connection() as conn, postgres.connection() as writer:
+        report = embed_files(conn, embedder.for_model, embedder.default_model(), writer=writer, log=context.log.info)
+    by_model = {
+        model: {k: (round(v, 6) if isinstance(v, float) else v) for k, v in vars(fig).items()}
+        for model, fig in report.by_model.items()
+    }
+    context.log.info(
+        f"file_embeddings: {report.rows_written} rows written, {report.embed_calls} embedding calls, "
+        f"{report.tokens} tokens, ~${report.estimated_cost_usd} in {report.duration_s}s"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": report.rows_written,
+            "rows_written": report.rows_written,
+            "rows_deleted_stale": report.rows_deleted_stale,
+            "rows_deleted_retired": report.rows_deleted_retired,
+            "embedding_calls": report.embed_calls,
+            "tokens": report.tokens,
+            "estimated_cost_usd": report.estimated_cost_usd,
+            "by_model": dg.MetadataValue.json(by_model),
+            "indexes": dg.MetadataValue.json(report.indexes),
+            "hnsw_indexes_created": ", ".join(report.hnsw_indexes_created) or "none",
+            "failed_chunks": len(report.failures),
+            "failures": dg.MetadataValue.json(report.failures[:SHOWN]),
+            "write_s": round(report.write_s, 3),
+            "duration_s": report.duration_s,
+        }
+    )
+
+
+reindex_job = dg.define_asset_job(
+    "reindex_knowledge",
+    selection=[file_chunks, file_embeddings],
+    description="Re-chunk and re-embed what is stale (a changed chunker version, an agent's new model or chunk "
+    "size); old vectors answer until the new index is complete. What reindex_weekly runs; launch it by hand "
+    "after changing agent_knowledge_sources.",
+)
+
+reindex_weekly = dg.ScheduleDefinition(
+    name="reindex_weekly",
+    job=reindex_job,
+    cron_schedule="23 2 * * 0",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Sundays at 02:23 UTC: rebuild knowledge indexes whose model, chunk size or chunker changed.",
+)
+
+assets = [file_chunks, file_embeddings]
+jobs = [reindex_job]
+schedules = [reindex_weekly]

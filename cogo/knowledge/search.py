@@ -1,0 +1,269 @@
+"""Hybrid search over an organisation's knowledge: pgvector nearest neighbours fused with Postgres full-text
+search by reciprocal rank fusion (RRF).
+
+    hits = search_chunks(conn, organization_id="org_acme", query="token refresh", k=10,
+                         agent_id=None, kinds=("file", "message"))
+
+Without an agent, the organisation's default index answers; with one, each of the agent's knowledge sources
+answers from its own index (its model and chunk size, restricted to the files it selects), and the lists are
+fused. An index being rebuilt keeps answering from the old one until the new one is complete. Every query
+is filtered by organisation inside the index scan, with pgvector's iterative scan, so k results come back
+whenever k exist, and never another organisation's row. Works under the read service's row-level security
+(role cogo_reader, read-only transaction).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import psycopg
+from pgvector.psycopg import register_vector
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from cogo.embed import Embedder, get_embedder
+from cogo.knowledge.targets import glob_regex
+
+RRF_K = 60
+FILE_KINDS = ("upload", "generated", "attachment")
+
+
+@dataclass
+class ChunkHit:
+    chunk_id: str
+    content: str
+    score: float
+    kind: str  # 'file' or 'message'
+    file_id: uuid.UUID | None
+    filename: str | None
+    storage_path: str | None
+    conversation_id: uuid.UUID | None
+    file_kind: str | None
+    message_id: int | None
+    position: dict[str, Any]
+    model: str
+    vector_rank: int | None = None
+    text_rank: int | None = None
+
+
+@dataclass
+class _Leg:
+    """One index to search: a model and chunk profile, optionally restricted to some files."""
+
+    model: str
+    profile: str | None  # None: message rows
+    file_kinds: tuple[str, ...] = FILE_KINDS
+    path_regex: str | None = None
+    storage_path: str | None = None
+    messages: bool = False
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _kinds(kinds: Iterable[str] | None) -> tuple[tuple[str, ...], bool]:
+    if not kinds:
+        return FILE_KINDS, True
+    wanted = set(kinds)
+    file_kinds = FILE_KINDS if "file" in wanted else tuple(k for k in FILE_KINDS if k in wanted)
+    return file_kinds, "message" in wanted
+
+
+def _serving(conn: psycopg.Connection, organization_id: str, source_ids: list[uuid.UUID] | None) -> dict:
+    """(source_id -> (model, profile)) of the index that answers: the ready one, else the one building."""
+    rows = conn.execute(
+        "SELECT source_id, model, chunk_profile, state FROM knowledge_indexes WHERE organization_id = %s "
+        "AND state <> 'retired' AND (source_id = ANY(%s) OR (%s AND source_id IS NULL)) "
+        "ORDER BY (state = 'ready') DESC, ready_at DESC NULLS LAST, created_at DESC",
+        (organization_id, source_ids or [], source_ids is None),
+    ).fetchall()
+    serving: dict = {}
+    for source, model, profile, _ in rows:
+        serving.setdefault(source, (model, profile))
+    return serving
+
+
+def _legs(
+    conn: psycopg.Connection, organization_id: str, agent_id: uuid.UUID | str | None, kinds: Iterable[str] | None
+) -> list[_Leg]:
+    file_kinds, messages = _kinds(kinds)
+    legs: list[_Leg] = []
+    if agent_id is None:
+        serving = _serving(conn, organization_id, None)
+        if None in serving:
+            model, profile = serving[None]
+            if file_kinds:
+                legs.append(_Leg(model, profile, file_kinds))
+            if messages:
+                legs.append(_Leg(model, None, messages=True))
+        return legs
+    sources = conn.execute(
+        "SELECT id, kind, uri, file_kinds, path_glob, embedding_model FROM agent_knowledge_sources "
+        "WHERE organization_id = %s AND agent_id = %s AND is_active AND kind IN ('workspace', 'file')",
+        (organization_id, agent_id),
+    ).fetchall()
+    serving = _serving(conn, organization_id, [s[0] for s in sources])
+    for sid, kind, uri, source_kinds, glob, _model in sources:
+        if sid not in serving:
+            continue
+        model, profile = serving[sid]
+        kinds_here = tuple(k for k in file_kinds if k in source_kinds)
+        if not kinds_here:
+            continue
+        storage_path = (uri or "").removeprefix("workspace://").lstrip("/") if kind == "file" else None
+        legs.append(_Leg(model, profile, kinds_here, glob_regex(glob) if glob else None, storage_path))
+    if messages and legs:
+        legs.append(_Leg(legs[0].model, None, messages=True))
+    return legs
+
+
+def _model_index(conn: psycopg.Connection, model: str) -> tuple[str, int] | None:
+    row = conn.execute("SELECT vector_type, dims FROM embedding_models WHERE model = %s", (model,)).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def _filters(leg: _Leg, organization_id: str) -> tuple[sql.Composable, list[Any]]:
+    parts: list[sql.Composable] = [sql.SQL("e.organization_id = %s"), sql.SQL("e.model = ") + sql.Literal(leg.model)]
+    params: list[Any] = [organization_id]
+    if leg.messages:
+        parts.append(sql.SQL("e.message_id IS NOT NULL"))
+        return sql.SQL(" AND ").join(parts), params
+    parts.append(sql.SQL("e.chunk_profile = %s"))
+    params.append(leg.profile)
+    parts.append(sql.SQL("e.file_id IS NOT NULL"))
+    restricted = leg.file_kinds != FILE_KINDS or leg.path_regex or leg.storage_path
+    if restricted:
+        # Files this leg may see; checked inside the index scan so the iterative scan keeps looking.
+        sub = "SELECT f.id FROM files f WHERE f.organization_id = %s AND f.status = 'active' AND f.kind = ANY(%s)"
+        params += [organization_id, list(leg.file_kinds)]
+        if leg.path_regex:
+            sub += " AND substring(f.storage_path FROM '^[^/]+/[^/]+/[^/]+/files/(.*)$') ~ %s"
+            params.append(f"^(?:{leg.path_regex})$")
+        if leg.storage_path:
+            sub += " AND f.storage_path = %s"
+            params.append(leg.storage_path)
+        parts.append(sql.SQL("e.file_id = ANY(ARRAY(" + sub + "))"))
+    return sql.SQL(" AND ").join(parts), params
+
+
+def _vector_leg(
+    conn: psycopg.Connection, leg: _Leg, organization_id: str, qvec: np.ndarray, n: int
+) -> list[dict[str, Any]]:
+    index = _model_index(conn, leg.model)
+    if index is None:
+        return []
+    vtype, dims = index
+    where, params = _filters(leg, organization_id)
+    expr = sql.SQL("(e.embedding::{t}({d}))").format(t=sql.SQL(vtype), d=sql.Literal(dims))
+    qcast = sql.SQL("%s::{t}({d})").format(t=sql.SQL(vtype), d=sql.Literal(dims))
+    query = sql.SQL(
+        "WITH nearest AS MATERIALIZED (SELECT e.id, {expr} <=> {q} AS distance FROM embeddings e WHERE {where} "
+        "ORDER BY distance LIMIT %s) SELECT id, distance FROM nearest ORDER BY distance"
+    ).format(expr=expr, q=qcast, where=where)
+    return list(conn.execute(query, [qvec.tolist(), *params, n]).fetchall())
+
+
+def _text_leg(conn: psycopg.Connection, leg: _Leg, organization_id: str, text: str, n: int) -> list:
+    where, params = _filters(leg, organization_id)
+    query = sql.SQL(
+        "SELECT e.id, ts_rank_cd(e.content_tsv, q) AS rank FROM embeddings e, "
+        "websearch_to_tsquery('english', %s) q WHERE e.content_tsv @@ q AND {where} ORDER BY rank DESC LIMIT %s"
+    ).format(where=where)
+    return list(conn.execute(query, [text, *params, n]).fetchall())
+
+
+def search_chunks(
+    conn: psycopg.Connection,
+    organization_id: str,
+    query: str,
+    k: int = 10,
+    agent_id: uuid.UUID | str | None = None,
+    kinds: Iterable[str] | None = None,
+    *,
+    embedder_for: Callable[[str], Embedder] = get_embedder,
+    candidates: int | None = None,
+) -> list[ChunkHit]:
+    """The k best chunks of `organization_id` for `query` (fused vector and full-text ranks)."""
+    if k <= 0 or not query.strip():
+        return []
+    n = candidates or max(k * 4, 40)
+    register_vector(conn)
+    with conn.transaction():
+        # Filtered HNSW scans continue until enough rows pass the filter (pgvector >= 0.8).
+        conn.execute(
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', %s, true)",
+            (str(max(40, n)),),
+        )
+        legs = _legs(conn, organization_id, agent_id, kinds)
+        qvecs: dict[str, np.ndarray] = {}
+        scores: dict[int, float] = {}
+        vranks: dict[int, int] = {}
+        tranks: dict[int, int] = {}
+        models: dict[int, str] = {}
+        for leg in legs:
+            if leg.model not in qvecs:
+                qvecs[leg.model] = embedder_for(leg.model).embed([query])[0]
+            for rank, (row_id, _) in enumerate(_vector_leg(conn, leg, organization_id, qvecs[leg.model], n), 1):
+                scores[row_id] = scores.get(row_id, 0.0) + 1.0 / (RRF_K + rank)
+                vranks.setdefault(row_id, rank)
+                models[row_id] = leg.model
+            for rank, (row_id, _) in enumerate(_text_leg(conn, leg, organization_id, query, n), 1):
+                scores[row_id] = scores.get(row_id, 0.0) + 1.0 / (RRF_K + rank)
+                tranks.setdefault(row_id, rank)
+                models[row_id] = leg.model
+        return _hits(conn, organization_id, scores, vranks, tranks, k)
+
+
+def _hits(
+    conn: psycopg.Connection,
+    organization_id: str,
+    scores: dict[int, float],
+    vranks: dict[int, int],
+    tranks: dict[int, int],
+    k: int,
+) -> list[ChunkHit]:
+    if not scores:
+        return []
+    ranked = sorted(scores, key=lambda i: (-scores[i], i))
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT e.id, e.chunk_id, e.content, e.file_id, e.message_id, e.position, e.model, e.chunk_index, "
+            "f.filename, f.storage_path, f.kind AS file_kind, coalesce(f.conversation_id, m.conversation_id) "
+            "AS conversation_id FROM embeddings e LEFT JOIN files f ON f.id = e.file_id "
+            "LEFT JOIN messages m ON m.id = e.message_id WHERE e.id = ANY(%s) AND e.organization_id = %s",
+            (ranked[: k * 3], organization_id),
+        )
+        rows = {r["id"]: r for r in cur.fetchall()}
+    hits: list[ChunkHit] = []
+    seen: set[tuple] = set()
+    for row_id in ranked:
+        r = rows.get(row_id)
+        if r is None:
+            continue
+        key = (r["file_id"], r["message_id"], r["chunk_id"])
+        if key in seen:  # the same chunk found through two sources of one agent
+            continue
+        seen.add(key)
+        hits.append(
+            ChunkHit(
+                chunk_id=r["chunk_id"],
+                content=r["content"],
+                score=round(scores[row_id], 6),
+                kind="message" if r["message_id"] is not None else "file",
+                file_id=r["file_id"],
+                filename=r["filename"],
+                storage_path=r["storage_path"],
+                conversation_id=r["conversation_id"],
+                file_kind=r["file_kind"],
+                message_id=r["message_id"],
+                position=r["position"] or {},
+                model=r["model"],
+                vector_rank=vranks.get(row_id),
+                text_rank=tranks.get(row_id),
+            )
+        )
+        if len(hits) == k:
+            break
+    return hits

@@ -1,0 +1,132 @@
+"""Which files are indexed with which model and chunk size.
+
+Every organisation has a default index: the configured embedder (COGO_EMBEDDER) over all its files with the
+default chunk size, so a search without an agent always has something to answer from. Each active agent
+knowledge source of kind 'workspace' (or 'file', naming one storage path) adds its own (model, chunk size,
+overlap) over the files its `file_kinds` and `path_glob` select. Sources of other kinds (url, text, repo)
+are not workspace files and are not handled here.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from functools import cache
+
+import psycopg
+
+from cogo.knowledge.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, chunk_profile
+
+
+@cache
+def glob_regex(glob: str) -> str:
+    """A path glob as a regular expression that Python and Postgres read alike: `*` and `?` stay within one
+    directory, `**` crosses directories."""
+    out, i = [], 0
+    while i < len(glob):
+        if glob.startswith("**/", i):
+            out.append("(.*/)?")
+            i += 3
+        elif glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif glob[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif glob[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(glob[i]) if not glob[i].isalnum() else glob[i])
+            i += 1
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class IndexTarget:
+    organization_id: str
+    source_id: uuid.UUID | None  # None: the organisation's default index
+    model: str
+    chunk_size: int
+    chunk_overlap: int
+    file_kinds: tuple[str, ...] = ("upload", "generated", "attachment")
+    path_glob: str | None = None
+    storage_path: str | None = None  # a 'file' source: exactly this file
+
+    @property
+    def profile(self) -> str:
+        return chunk_profile(self.chunk_size, self.chunk_overlap)
+
+    @property
+    def key(self) -> tuple[str, uuid.UUID | None, str, str]:
+        return (self.organization_id, self.source_id, self.model, self.profile)
+
+    def covers(self, kind: str, storage_path: str) -> bool:
+        if kind not in self.file_kinds:
+            return False
+        if self.storage_path is not None:
+            return storage_path == self.storage_path
+        if self.path_glob:
+            below_files = storage_path.split("/", 4)[4] if storage_path.count("/") >= 4 else storage_path
+            return re.fullmatch(glob_regex(self.path_glob), below_files) is not None
+        return True
+
+
+@dataclass
+class ActiveFile:
+    id: uuid.UUID
+    organization_id: str
+    kind: str
+    storage_path: str
+    filename: str
+    sha256: str | None
+    mime_type: str | None
+    targets: list[IndexTarget] = field(default_factory=list)
+
+    @property
+    def profiles(self) -> set[str]:
+        return {t.profile for t in self.targets}
+
+    @property
+    def model_profiles(self) -> set[tuple[str, str]]:
+        return {(t.model, t.profile) for t in self.targets}
+
+
+def load_targets(conn: psycopg.Connection, default_model: str, organization_ids: list[str]) -> list[IndexTarget]:
+    targets = [
+        IndexTarget(org, None, default_model, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_OVERLAP) for org in organization_ids
+    ]
+    rows = conn.execute(
+        "SELECT s.organization_id, s.id, s.kind, s.uri, s.file_kinds, s.path_glob, s.embedding_model, s.chunk_size, "
+        "s.chunk_overlap FROM agent_knowledge_sources s JOIN agents a ON a.id = s.agent_id "
+        "WHERE s.is_active AND a.is_active AND a.deleted_at IS NULL AND s.kind IN ('workspace', 'file') "
+        "AND s.organization_id = ANY(%s) ORDER BY s.organization_id, s.id",
+        (organization_ids,),
+    ).fetchall()
+    for org, sid, kind, uri, kinds, glob, model, size, overlap in rows:
+        storage_path = (uri or "").removeprefix("workspace://").lstrip("/") if kind == "file" else None
+        targets.append(IndexTarget(org, sid, model, size, overlap, tuple(kinds), glob or None, storage_path))
+    return targets
+
+
+def active_files(
+    conn: psycopg.Connection, default_model: str, file_ids: list[uuid.UUID] | None = None
+) -> tuple[list[ActiveFile], list[IndexTarget]]:
+    """Active files, each with the index targets that cover it; and every target."""
+    query = (
+        "SELECT id, organization_id, kind, storage_path, filename, sha256, mime_type FROM files WHERE status = 'active'"
+    )
+    params: tuple = ()
+    if file_ids is not None:
+        query += " AND id = ANY(%s)"
+        params = (file_ids,)
+    files = [ActiveFile(*row) for row in conn.execute(query + " ORDER BY organization_id, storage_path", params)]
+    orgs = sorted({f.organization_id for f in files})
+    targets = load_targets(conn, default_model, orgs)
+    by_org: dict[str, list[IndexTarget]] = {}
+    for t in targets:
+        by_org.setdefault(t.organization_id, []).append(t)
+    for f in files:
+        f.targets = [t for t in by_org.get(f.organization_id, []) if t.covers(f.kind, f.storage_path)]
+    return files, targets

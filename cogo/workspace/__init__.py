@@ -1,0 +1,1 @@
+"""Workspace files: the layout, scanning the root (stat only) and registering files in `files`."""
