@@ -180,3 +180,17 @@ def test_access_log_has_the_organization_and_never_the_token(
     assert all(isinstance(a["duration_ms"], float) for a in access)
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert token not in text and token.split(".")[2] not in text and "garbage.token.value" not in text
+
+
+def test_devtoken_makes_tokens_the_service_accepts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str
+) -> None:
+    from cogo.service import devtoken
+
+    key = devtoken.ensure_key(tmp_path / "dev-clerk")
+    assert devtoken.ensure_key(tmp_path / "dev-clerk").private_numbers() == key.private_numbers()  # reused
+    env = dict(line.removeprefix("export ").split("=", 1) for line in devtoken.env_lines(tmp_path / "dev-clerk"))
+    with service_client(monkeypatch, tmp_path, database_url, env) as client:
+        assert call(client, devtoken.make_token(key, ALICE, ORG_A)).status_code == 200
+        assert call(client, devtoken.make_token(key, ALICE, None)).status_code == 403
+        assert_unauthorized(call(client, devtoken.make_token(key, ALICE, ORG_A, ttl_s=-60)))
