@@ -54,6 +54,9 @@ class Symbol:
     first_param: str | None = None
 
 
+_REQUIRED = {"kind", "name", "qualified_name", "parent", "start_line", "end_line", "code_hash"}
+
+
 @dataclass(slots=True)
 class FileFacts:
     path: str
@@ -79,7 +82,11 @@ class FileFacts:
             "skipped": self.skipped,
             "imports": [[i.module, i.name, i.alias, i.level, i.line] for i in self.imports],
             "symbols": [
-                {k: getattr(s, k) for k in Symbol.__slots__ if getattr(s, k) not in (None, [], {}, False)}
+                {
+                    k: getattr(s, k)
+                    for k in Symbol.__slots__
+                    if k in _REQUIRED or getattr(s, k) not in (None, [], {}, False)
+                }
                 for s in self.symbols
             ],
         }

@@ -105,6 +105,13 @@ def manifest_versions(read: Callable[[str], bytes | None], paths: list[str]) -> 
     return versions
 
 
+def _version(spec: str | None) -> str | None:
+    """An exact pin as its version ("==2.8.0" -> "2.8.0"), any other specifier as written."""
+    if not spec:
+        return None
+    return spec[2:].strip() if spec.startswith("==") and "," not in spec else spec
+
+
 def library_for(language: str, name: str, versions: dict[tuple[str, str], str]) -> dict[str, str | None]:
     """The Library row for an external import name."""
     if language == "python":
@@ -116,11 +123,12 @@ def library_for(language: str, name: str, versions: dict[tuple[str, str], str]) 
             if ("pypi", normalize(candidate)) in versions:
                 dist = normalize(candidate)
                 break
-        return {"id": f"pypi:{dist}", "name": dist, "version": versions.get(("pypi", dist)), "ecosystem": "pypi"}
+        version = _version(versions.get(("pypi", dist)))
+        return {"id": f"pypi:{dist}", "name": dist, "version": version, "ecosystem": "pypi"}
     if language in JS_LANGUAGES:
         if name.startswith("node:"):
             return {"id": name, "name": name, "version": None, "ecosystem": "node"}
-        return {"id": f"npm:{name}", "name": name, "version": versions.get(("npm", name)), "ecosystem": "npm"}
+        return {"id": f"npm:{name}", "name": name, "version": _version(versions.get(("npm", name))), "ecosystem": "npm"}
     if language == "go":
         version = next((v for (eco, mod), v in versions.items() if eco == "go" and name.startswith(mod)), None)
         return {"id": f"go:{name}", "name": name, "version": version, "ecosystem": "go"}
