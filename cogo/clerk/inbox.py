@@ -105,6 +105,45 @@ WHERE i.svix_id = v.svix_id
 """
 
 
+# The payload as far as applying needs it, slimmed in Postgres (a user's other email addresses, phone
+# numbers, private metadata; a membership's embedded organization) so that less JSON crosses the wire
+# and is decoded in Python: about half of an apply's time otherwise.
+SELECT_BATCH = """
+WITH chosen AS MATERIALIZED (
+    -- ids first: a sort over every waiting row must not carry (or detoast) their payloads
+    SELECT svix_id FROM clerk_webhook_inbox
+    WHERE applied_at IS NULL AND (last_attempt_at IS NULL OR last_attempt_at < %s)
+    ORDER BY event_time, svix_id
+    LIMIT %s
+),
+batch AS MATERIALIZED (
+    SELECT i.svix_id, i.event_type, i.event_time, i.payload->'timestamp' AS stamp, i.payload->'data' AS d
+    FROM clerk_webhook_inbox i JOIN chosen USING (svix_id)
+)
+SELECT svix_id, event_type,
+       jsonb_build_object('type', event_type, 'timestamp', stamp, 'data',
+           CASE
+           WHEN event_type LIKE 'user.%%' AND jsonb_typeof(d) = 'object' THEN
+               d - '{email_addresses,phone_numbers,web3_wallets,passkeys,external_accounts,saml_accounts,
+                     private_metadata,unsafe_metadata}'::text[]
+               || jsonb_build_object('email_addresses', coalesce(
+                   (SELECT jsonb_agg(jsonb_build_object('id', e->'id', 'email_address', e->'email_address'))
+                    FROM jsonb_array_elements(
+                        CASE WHEN jsonb_typeof(d->'email_addresses') = 'array' THEN d->'email_addresses' ELSE '[]' END
+                    ) AS e
+                    WHERE e->>'id' = d->>'primary_email_address_id'), '[]'))
+           WHEN event_type LIKE 'organizationMembership.%%' AND jsonb_typeof(d) = 'object' THEN
+               d - '{organization,public_user_data,private_metadata}'::text[]
+               || jsonb_build_object(
+                   'organization', jsonb_build_object('id', d->'organization'->'id'),
+                   'public_user_data', jsonb_build_object('user_id', d->'public_user_data'->'user_id'))
+           ELSE d
+           END) AS payload
+FROM batch
+ORDER BY event_time, svix_id
+"""
+
+
 def apply_inbox(conn: psycopg.Connection, *, batch_size: int = DEFAULT_BATCH_SIZE) -> InboxRun:
     """Apply every unapplied event once, oldest event_time first, in batches of one transaction each.
     A failed event keeps applied_at NULL with its error and is retried by the next run. `conn` must be in
@@ -127,15 +166,13 @@ def apply_inbox(conn: psycopg.Connection, *, batch_size: int = DEFAULT_BATCH_SIZ
 
 def _apply_batch(conn: psycopg.Connection, run: InboxRun, run_started: datetime, batch_size: int) -> bool:
     with conn.transaction():
-        rows = conn.execute(
-            """
-            SELECT svix_id, event_type, payload FROM clerk_webhook_inbox
-            WHERE applied_at IS NULL AND (last_attempt_at IS NULL OR last_attempt_at < %s)
-            ORDER BY event_time, svix_id
-            LIMIT %s
-            """,
-            (run_started, batch_size),
-        ).fetchall()
+        # Walk the partial index in event-time order and stop after batch_size rows; left to guess, the
+        # planner (stats lag behind a burst of webhooks) reads every waiting row and sorts them each batch.
+        conn.execute("SET LOCAL enable_bitmapscan = off")
+        conn.execute("SET LOCAL enable_seqscan = off")
+        rows = conn.execute(SELECT_BATCH, (run_started, batch_size)).fetchall()
+        conn.execute("SET LOCAL enable_bitmapscan = on")
+        conn.execute("SET LOCAL enable_seqscan = on")
         if not rows:
             return False
         changes: list[Change | None] = []
