@@ -11,11 +11,12 @@ TASK_ID = "7d9f1c2a-4b1e-4c3a-9f00-0123456789ab"
 
 
 class Repo:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, init: bool = True, tick: int = 0):
         self.path = path
         self.path.mkdir(parents=True, exist_ok=True)
-        self._tick = 0
-        self.git("init", "-q", "-b", "main")
+        self._tick = tick
+        if init:
+            self.git("init", "-q", "-b", "main")
 
     def git(self, *args: str) -> str:
         self._tick += 1

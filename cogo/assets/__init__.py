@@ -10,7 +10,7 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-STAGES: tuple[str, ...] = ("platform", "tasks", "clerk", "retention", "workspace", "knowledge")
+STAGES: tuple[str, ...] = ("platform", "tasks", "clerk", "retention", "workspace", "knowledge", "code")
 
 
 def stage_modules() -> list[ModuleType]:
