@@ -195,7 +195,7 @@ def parse_other(language: str, data: bytes, facts: FileFacts) -> FileFacts:
                 continue
             parent_q = scope.qualified_name if scope else module
             first_param = self_name
-            is_method = scope is not None and scope.kind == "class"
+            is_method = scope is not None and scope.kind == "class" and match.kind == "function"
             if language == "go" and match.extra is not None:  # Go method: Type.Method
                 receiver_var, receiver_type = _go_receiver(match.extra)
                 if receiver_type:
@@ -228,7 +228,11 @@ def parse_other(language: str, data: bytes, facts: FileFacts) -> FileFacts:
                         result = fn.child_by_field_name("type")
                 signature = _text(params)
                 if result is not None:
-                    signature = f"{_text(result)} {signature}" if language == "java" else f"{signature} {_text(result)}"
+                    returns = _text(result)
+                    if language == "java":
+                        signature = f"{returns} {signature}"
+                    else:  # TS annotations carry their own colon: "(id: string): T"
+                        signature = f"{signature}{returns}" if returns.startswith(":") else f"{signature} {returns}"
                 symbol.signature = signature or None
             if qname in by_qname:  # overloads (Java) and redefinitions: one node
                 existing = by_qname[qname]
