@@ -79,7 +79,17 @@ def serve(
             probe.bind((host, port))
         except OSError as exc:
             raise CogoError(f"cannot listen on {host}:{port} ({exc.strerror}): pick another with --port.") from None
-    uvicorn.run("cogo.service.app:create_app", factory=True, host=host, port=port, workers=workers)
+    from cogo.service.logging_config import service_log_config
+
+    uvicorn.run(
+        "cogo.service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,  # cogo.service.access logs each request as JSON, without tokens or query strings
+        log_config=service_log_config(),
+    )
 
 
 @app.command()

@@ -134,6 +134,13 @@ class JwksCache:
             return self._keys.get(kid)
 
 
+# Verified tokens are remembered (a client sends the same token until it expires, ~60 s for Clerk) so that a
+# repeated token costs a dict lookup instead of parsing and an RSA verification. An entry lives at most
+# VERIFIED_TTL_S, so a key removed from the JWKS stops being honoured within that time even for cached tokens.
+VERIFIED_TTL_S = 60.0
+VERIFIED_MAX_ENTRIES = 50_000
+
+
 class ClerkVerifier:
     def __init__(self, settings: ServiceSettings, jwks: JwksCache | None = None) -> None:
         if not settings.jwks_url or not settings.issuer:
@@ -142,13 +149,32 @@ class ClerkVerifier:
         self.jwks = jwks or JwksCache(
             settings.jwks_url, min_refresh_s=settings.jwks_min_refresh_s, max_age_s=settings.jwks_max_age_s
         )
+        # token -> (principal, valid from, valid until) in time.time() seconds, leeway included.
+        self._verified: dict[str, tuple[Principal, float, float]] = {}
 
     async def verify(self, token: str) -> Principal:
+        now = time.time()
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            principal, valid_from, valid_until = remembered
+            if valid_from <= now <= valid_until:
+                return principal
+            del self._verified[token]
         kid = self._kid(token)
         key = self.jwks.cached(kid) or await anyio.to_thread.run_sync(self.jwks.refresh_for, kid)
         if key is None:
             raise TokenRejected(f"unknown key id {kid!r}")
-        return self.principal(self.claims(token, key))
+        claims = self.claims(token, key)
+        principal = self.principal(claims)
+        if len(self._verified) >= VERIFIED_MAX_ENTRIES:
+            self._verified.clear()
+        leeway = self.settings.leeway_s
+        self._verified[token] = (
+            principal,
+            claims["nbf"] - leeway,
+            min(claims["exp"] + leeway, now + VERIFIED_TTL_S),
+        )
+        return principal
 
     @staticmethod
     def _kid(token: str) -> str:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from psycopg_pool import AsyncConnectionPool
 
 from cogo.service.auth import Principal, current_principal
-from cogo.service.db import pool_of, tenant_transaction
+from cogo.service.db import pool_of, tenant_queries
 from cogo.service.models import (
     ERROR_RESPONSES,
     AttachedFile,
@@ -86,8 +86,7 @@ async def list_conversations(
         f"SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {' AND '.join(where)} "
         "ORDER BY c.updated_at DESC, c.id DESC LIMIT %(limit)s"
     )
-    async with tenant_transaction(pool, caller.organization_id) as conn:
-        rows = await (await conn.execute(sql, params)).fetchall()
+    (rows,) = await tenant_queries(pool, caller.organization_id, (sql, params))
     items = [_conversation(r) for r in rows[:limit]]
     more = len(rows) > limit
     return ConversationPage(
@@ -97,22 +96,18 @@ async def list_conversations(
 
 @router.get("/conversations/{conversation_id}", response_model=Conversation, summary="One conversation")
 async def get_conversation(conversation_id: uuid.UUID, caller: Caller, pool: Pool) -> Conversation:
-    async with tenant_transaction(pool, caller.organization_id) as conn:
-        row = await _visible_conversation(conn, conversation_id, caller)
-    return _conversation(row)
-
-
-async def _visible_conversation(conn: Any, conversation_id: uuid.UUID, caller: Principal) -> tuple[Any, ...]:
-    row = await (
-        await conn.execute(
-            f"SELECT {CONVERSATION_COLUMNS} FROM conversations c "
-            f"WHERE c.id = %(id)s AND c.organization_id = %(org)s AND {VISIBLE}",
-            {"id": conversation_id, "org": caller.organization_id, "me": caller.user_id},
-        )
-    ).fetchone()
-    if row is None:
+    (rows,) = await tenant_queries(pool, caller.organization_id, _visible_conversation(conversation_id, caller))
+    if not rows:
         raise HTTPException(404, NOT_FOUND)
-    return row
+    return _conversation(rows[0])
+
+
+def _visible_conversation(conversation_id: uuid.UUID, caller: Principal) -> tuple[str, dict[str, Any]]:
+    return (
+        f"SELECT {CONVERSATION_COLUMNS} FROM conversations c "
+        f"WHERE c.id = %(id)s AND c.organization_id = %(org)s AND {VISIBLE}",
+        {"id": conversation_id, "org": caller.organization_id, "me": caller.user_id},
+    )
 
 
 @router.get(
@@ -128,7 +123,13 @@ async def list_messages(
 ) -> MessagePage:
     """A page of messages in time order, each with its attached (active) files."""
     params: dict[str, Any] = {"conv": conversation_id, "org": caller.organization_id, "limit": limit + 1}
-    where = ["m.conversation_id = %(conv)s", "m.organization_id = %(org)s"]
+    # The visibility test is repeated here so that the messages of a conversation the caller may not see are
+    # never even read; the separate conversation query only tells 404 from an empty page.
+    where = [
+        "m.conversation_id = %(conv)s",
+        "m.organization_id = %(org)s",
+        f"EXISTS (SELECT 1 FROM conversations c WHERE c.id = %(conv)s AND c.organization_id = %(org)s AND {VISIBLE})",
+    ]
     if cursor is not None:
         params["at"], key = decode_cursor(cursor)
         params["after"] = _int_key(key)
@@ -146,9 +147,11 @@ async def list_messages(
         f") f ON true WHERE {' AND '.join(where)} "
         f"ORDER BY m.created_at {direction}, m.id {direction} LIMIT %(limit)s"
     )
-    async with tenant_transaction(pool, caller.organization_id) as conn:
-        await _visible_conversation(conn, conversation_id, caller)
-        rows = await (await conn.execute(sql, params)).fetchall()
+    conversation, rows = await tenant_queries(
+        pool, caller.organization_id, _visible_conversation(conversation_id, caller), (sql, params)
+    )
+    if not conversation:
+        raise HTTPException(404, NOT_FOUND)
     items = [
         Message(
             id=r[0],
@@ -176,26 +179,26 @@ tasks_router = APIRouter(prefix="/v1", tags=["tasks"], responses=ERROR_RESPONSES
 async def get_task(task_id: uuid.UUID, caller: Caller, pool: Pool) -> Task:
     """For progress display. A task is visible when it has no conversation, when the caller started it, or when
     its conversation is visible to the caller."""
-    async with tenant_transaction(pool, caller.organization_id) as conn:
-        task = await (
-            await conn.execute(
-                "SELECT t.id, t.conversation_id, t.agent_id, t.user_id, t.title, t.prompt, t.status::text, "
-                "t.final_output, t.created_at, t.started_at, t.completed_at FROM agent_tasks t "
-                "WHERE t.id = %(id)s AND t.organization_id = %(org)s AND (t.conversation_id IS NULL "
-                "  OR t.user_id = %(me)s OR EXISTS (SELECT 1 FROM conversations c WHERE c.id = t.conversation_id "
-                f"  AND c.organization_id = %(org)s AND {VISIBLE}))",
-                {"id": task_id, "org": caller.organization_id, "me": caller.user_id},
-            )
-        ).fetchone()
-        if task is None:
-            raise HTTPException(404, "task not found")
-        steps = await (
-            await conn.execute(
-                "SELECT id, step_name, status, details, created_at FROM task_steps "
-                "WHERE task_id = %s AND organization_id = %s ORDER BY created_at, id",
-                (task_id, caller.organization_id),
-            )
-        ).fetchall()
+    tasks, steps = await tenant_queries(
+        pool,
+        caller.organization_id,
+        (
+            "SELECT t.id, t.conversation_id, t.agent_id, t.user_id, t.title, t.prompt, t.status::text, "
+            "t.final_output, t.created_at, t.started_at, t.completed_at FROM agent_tasks t "
+            "WHERE t.id = %(id)s AND t.organization_id = %(org)s AND (t.conversation_id IS NULL "
+            "  OR t.user_id = %(me)s OR EXISTS (SELECT 1 FROM conversations c WHERE c.id = t.conversation_id "
+            f"  AND c.organization_id = %(org)s AND {VISIBLE}))",
+            {"id": task_id, "org": caller.organization_id, "me": caller.user_id},
+        ),
+        (
+            "SELECT id, step_name, status, details, created_at FROM task_steps "
+            "WHERE task_id = %(id)s AND organization_id = %(org)s ORDER BY created_at, id",
+            {},
+        ),
+    )
+    if not tasks:
+        raise HTTPException(404, "task not found")
+    task = tasks[0]
     step_models = [TaskStep(id=s[0], step_name=s[1], status=s[2], details=s[3], created_at=s[4]) for s in steps]
     statuses = [s.status for s in step_models]
     return Task(

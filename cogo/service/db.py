@@ -4,12 +4,17 @@ Every request's queries run in a transaction that first switches to the row-leve
 (`SET LOCAL ROLE cogo_reader`, sql/0040) and sets `cogo.organization_id` to the caller's organisation,
 both transaction-local, so nothing survives the connection's return to the pool. The transaction is
 read-only as well: this service never writes through these connections.
+
+`tenant_queries` sends the whole transaction (BEGIN, scope, the route's statements, COMMIT) as one
+simple-protocol message with client-side parameter binding (psycopg's ClientCursor quotes every value), so
+a request costs one round trip to Postgres instead of four.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from typing import Any
 
 import psycopg
 from fastapi import Request
@@ -32,8 +37,41 @@ def make_pool(url: str, size: int) -> AsyncConnectionPool:
         open=False,
         timeout=10.0,
         name="cogo-read-service",
-        kwargs={"application_name": "cogo-read-service", "connect_timeout": 5},
+        kwargs={
+            "application_name": "cogo-read-service",
+            "connect_timeout": 5,
+            "autocommit": True,  # transactions are explicit: tenant_queries' BEGIN ... COMMIT, or conn.transaction()
+            "cursor_factory": psycopg.AsyncClientCursor,
+        },
     )
+
+
+async def tenant_queries(
+    pool: AsyncConnectionPool, organization_id: str, *statements: tuple[str, Mapping[str, Any]]
+) -> list[list[tuple[Any, ...]]]:
+    """Run `statements` (each SQL with %(name)s placeholders, and its parameters; names must not clash) in one
+    read-only, tenant-scoped transaction, in one round trip. Returns each statement's rows."""
+    params: dict[str, Any] = {"_cogo_role": READER_ROLE, "_cogo_org": organization_id}
+    for _, p in statements:
+        params.update(p)
+    text = "; ".join(
+        [
+            "BEGIN READ ONLY",
+            "SELECT set_config('role', %(_cogo_role)s, true), set_config('cogo.organization_id', %(_cogo_org)s, true)",
+            *(sql for sql, _ in statements),
+            "COMMIT",
+        ]
+    )
+    results: list[list[tuple[Any, ...]]] = []
+    async with pool.connection() as conn:
+        cur = conn.cursor()
+        await cur.execute(text, params)
+        while True:
+            if cur.description is not None:
+                results.append(await cur.fetchall())
+            if not cur.nextset():
+                break
+    return results[1:]  # the first is the scope's set_config row
 
 
 @asynccontextmanager
@@ -44,7 +82,7 @@ async def tenant_transaction(pool: AsyncConnectionPool, organization_id: str) ->
         yield conn
 
 
-def pool_of(request: Request) -> AsyncConnectionPool:
+async def pool_of(request: Request) -> AsyncConnectionPool:
     return request.app.state.db_pool
 
 

@@ -16,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from cogo.errors import CogoError
 from cogo.service.auth import Principal, current_principal
-from cogo.service.db import pool_of, tenant_transaction
+from cogo.service.db import pool_of, tenant_queries
 from cogo.service.models import ERROR_RESPONSES, ConceptFunction, ConceptFunctions
 
 router = APIRouter(prefix="/v1/graph", tags=["graph"], responses=ERROR_RESPONSES)
@@ -32,13 +32,14 @@ CONCEPT_FUNCTIONS_CYPHER = (
 
 async def visible_repos(pool: AsyncConnectionPool, organization_id: str) -> list[str]:
     """Repositories the organisation can see: its own and the platform's (RLS on code_embeddings)."""
-    async with tenant_transaction(pool, organization_id) as conn:
-        rows = await (
-            await conn.execute(
-                "SELECT DISTINCT repo FROM code_embeddings WHERE organization_id = %s OR organization_id IS NULL",
-                (organization_id,),
-            )
-        ).fetchall()
+    (rows,) = await tenant_queries(
+        pool,
+        organization_id,
+        (
+            "SELECT DISTINCT repo FROM code_embeddings WHERE organization_id = %(org)s OR organization_id IS NULL",
+            {"org": organization_id},
+        ),
+    )
     return [r[0] for r in rows]
 
 

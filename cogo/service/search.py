@@ -39,21 +39,39 @@ class SearchUnavailable(Exception):
     """The search function this route needs is not part of this build (yet)."""
 
 
+# Hits are fetched with this much headroom, so that dropping other users' private conversations still leaves k.
+PRIVACY_HEADROOM = 3
+
+
 def search_knowledge(conn: psycopg.Connection, caller: Principal, body: SearchRequest) -> list[SearchHit]:
-    """Adapter to the knowledge package's hybrid search (issue 7): `cogo.knowledge.search.search_chunks`."""
+    """Adapter to the knowledge package's hybrid search (issue 7): `cogo.knowledge.search.search_chunks`.
+
+    search_chunks scopes by organisation; conversations are also private to their owner, so hits from
+    another user's private conversation (its messages and its files) are dropped here."""
     try:
-        from cogo.knowledge.search import search_chunks  # type: ignore[import-not-found]
+        from cogo.knowledge.search import search_chunks
     except ImportError:
         raise SearchUnavailable("knowledge search is not available in this build") from None
     rows = search_chunks(
         conn,
         organization_id=caller.organization_id,
         query=body.query,
-        k=body.k,
+        k=body.k * PRIVACY_HEADROOM,
         agent_id=body.agent,
         kinds=tuple(body.kinds),
     )
-    return [_search_hit(row) for row in rows]
+    hits = [_search_hit(row) for row in rows]
+    conversation_ids = list({h.citation.conversation_id for h in hits if h.citation.conversation_id is not None})
+    visible = {
+        r[0]
+        for r in conn.execute(
+            "SELECT id FROM conversations WHERE id = ANY(%s) AND organization_id = %s "
+            "AND (visibility = 'shared' OR user_id = %s)",
+            (conversation_ids, caller.organization_id, caller.user_id),
+        )
+    }
+    kept = [h for h in hits if h.citation.conversation_id is None or h.citation.conversation_id in visible]
+    return kept[: body.k]
 
 
 def _search_hit(row: Any) -> SearchHit:

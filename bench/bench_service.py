@@ -1,0 +1,220 @@
+"""Load test of the read service: `cogo serve`'s app under uvicorn in its own processes, driven from a second
+process on loopback by wrk (or, without wrk, an async httpx client), 50 concurrent connections.
+
+    python bench/bench_service.py [--conversations 20000] [--duration 10] [--workers 2] [--connections 50]
+
+Runs on its own embedded Postgres under COGO_HOME (default here: /tmp/cogo-bench-home, set by --home) and
+loads (once) two organisations, --conversations conversations each (half shared), 5 messages each plus one conversation
+of 1,000 messages. Scenarios: conversation listing (first page of 20), message pages (50, keyset from the
+middle of the long conversation), and search when the knowledge package is present and --search-chunks
+chunks are indexed (search over 1,000,000 chunks takes a long load; off by default).
+Prints requests per second and p50/p99 latency next to the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from cogo.config import Settings
+from cogo.db.migrate import migrate
+from cogo.service import devtoken
+
+ORGS = ("org_bench_a", "org_bench_b")
+TARGETS = {"listing": (1500, 30.0), "messages": (None, None), "search": (None, 100.0)}
+
+
+def prepare_database(conversations: int) -> str:
+    from cogo import services
+
+    url = services.up(Settings.from_env()).database_url
+    migrate(url)
+    with psycopg.connect(url) as conn:
+        have = conn.execute("SELECT count(*) FROM conversations").fetchone()[0]
+        if have == conversations * len(ORGS):
+            return url
+        print(f"loading {conversations:,} conversations per organisation ...", file=sys.stderr)
+        conn.execute("TRUNCATE organizations, users, organization_memberships, conversations CASCADE")
+        for org in ORGS:
+            conn.execute("INSERT INTO organizations (id, name) VALUES (%s, %s)", (org, org))
+        users = [f"user_bench_{i}" for i in range(100)]
+        with conn.cursor().copy("COPY users (id) FROM STDIN") as copy:
+            for u in users:
+                copy.write_row((u,))
+        t0 = time.time() - 86400 * 30
+        with conn.cursor().copy(
+            "COPY conversations (id, organization_id, user_id, title, visibility, created_at, updated_at) FROM STDIN"
+        ) as copy:
+            for org_n, org in enumerate(ORGS):
+                for i in range(conversations):
+                    at = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(t0 + i * 60 + org_n))
+                    user = users[org_n * 50 + i % 50]
+                    vis = "shared" if i % 2 else "private"
+                    copy.write_row((uuid.uuid4(), org, user, f"conversation {i}", vis, at, at))
+        conn.execute(
+            "INSERT INTO messages (conversation_id, organization_id, user_id, role, content, created_at) "
+            "SELECT c.id, c.organization_id, c.user_id, 'user', 'message ' || g, c.created_at + g * interval '1s' "
+            "FROM conversations c, generate_series(1, 5) g"
+        )
+        long_conv = conn.execute(
+            "SELECT id FROM conversations WHERE organization_id = %s AND user_id = %s ORDER BY updated_at DESC LIMIT 1",
+            (ORGS[0], users[0]),
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO messages (conversation_id, organization_id, user_id, role, content, created_at) "
+            "SELECT %s, %s, %s, 'assistant', 'long answer ' || g, now() - interval '1 day' + g * interval '1s' "
+            "FROM generate_series(1, 1000) g",
+            (long_conv, ORGS[0], users[0]),
+        )
+        conn.execute("ANALYZE")
+    return url
+
+
+def start_server(url: str, env: dict[str, str], port: int, workers: int, log: Path) -> subprocess.Popen:
+    cmd = [
+        sys.executable, "-m", "uvicorn", "cogo.service.app:create_app", "--factory", "--host", "127.0.0.1",
+        "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    full_env = {**os.environ, **env, "COGO_DATABASE_URL": url}  # the embedded server's own URL
+    process = subprocess.Popen(cmd, env=full_env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.terminate()
+    raise SystemExit(f"server did not start; see {log}")
+
+
+def run_wrk(url: str, token: str, connections: int, duration: int, body: str | None) -> dict[str, float]:
+    script = None
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-H", f"Authorization: Bearer {token}"]
+    if body is not None:
+        script = Path(tempfile.mkstemp(suffix=".lua")[1])
+        script.write_text(
+            f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\nwrk.headers["Content-Type"] = "application/json"\n'
+        )
+        cmd += ["-s", str(script)]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    if script:
+        script.unlink()
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50_ms": ms("50%"),
+        "p99_ms": ms("99%"),
+        "errors": float(non2xx.group(1)) if non2xx else 0.0,
+    }
+
+
+async def run_httpx(url: str, token: str, connections: int, duration: int, body: str | None) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    async with httpx.AsyncClient(limits=limits, headers=headers) as client:
+        end = time.perf_counter() + duration
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.perf_counter() < end:
+                t = time.perf_counter()
+                r = await (client.post(url, content=body) if body is not None else client.get(url))
+                latencies.append((time.perf_counter() - t) * 1000)
+                errors += r.status_code >= 300
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.perf_counter() - started
+    q = statistics.quantiles(latencies, n=100)
+    return {"rps": len(latencies) / elapsed, "p50_ms": q[49], "p99_ms": q[98], "errors": float(errors)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--conversations", type=int, default=20_000)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--pool-size", type=int, default=10)
+    parser.add_argument("--port", type=int, default=8931)
+    parser.add_argument("--client", choices=("auto", "wrk", "httpx"), default="auto")
+    parser.add_argument("--search", action="store_true", help="also load search (needs an indexed database)")
+    parser.add_argument("--home", default="/tmp/cogo-bench-home", help="COGO_HOME for the benchmark's own Postgres")
+    args = parser.parse_args()
+    os.environ["COGO_HOME"] = args.home
+    os.environ.pop("COGO_DATABASE_URL", None)
+
+    url = prepare_database(args.conversations)
+    keydir = Path(tempfile.mkdtemp(prefix="cogo-bench-keys-"))
+    key = devtoken.ensure_key(keydir)
+    env = dict(line.removeprefix("export ").split("=", 1) for line in devtoken.env_lines(keydir))
+    env["COGO_SERVICE_POOL_SIZE"] = str(args.pool_size)
+    token = devtoken.make_token(key, "user_bench_0", ORGS[0], ttl_s=3600)
+    with psycopg.connect(url) as conn:
+        long_conv = conn.execute(
+            "SELECT conversation_id FROM messages GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+        ).fetchone()[0]
+    base = f"http://127.0.0.1:{args.port}"
+    middle = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
+    client = args.client if args.client != "auto" else ("wrk" if shutil.which("wrk") else "httpx")
+    log = keydir / "server.log"
+    server = start_server(url, env, args.port, args.workers, log)
+    try:
+        cursor = None
+        for _ in range(5):  # a cursor from the middle of the long conversation
+            params = {"limit": 100} | ({"cursor": cursor} if cursor else {})
+            response = middle.get(f"/v1/conversations/{long_conv}/messages", params=params)
+            assert response.status_code == 200, response.text
+            cursor = response.json()["next_cursor"]
+        scenarios: dict[str, tuple[str, str | None]] = {
+            "listing": (f"{base}/v1/conversations?limit=20", None),
+            "messages": (f"{base}/v1/conversations/{long_conv}/messages?limit=50&cursor={cursor}", None),
+        }
+        if args.search:
+            scenarios["search"] = (f"{base}/v1/search", json.dumps({"query": "refresh token rotation", "k": 10}))
+        print(
+            f"client={client} connections={args.connections} duration={args.duration}s workers={args.workers} "
+            f"pool={args.pool_size} conversations={args.conversations * len(ORGS):,} cores={os.cpu_count()}"
+        )
+        for name, (target_url, body) in scenarios.items():
+            if client == "wrk":
+                result = run_wrk(target_url, token, args.connections, args.duration, body)
+            else:
+                result = asyncio.run(run_httpx(target_url, token, args.connections, args.duration, body))
+            min_rps, max_p99 = TARGETS[name]
+            target = " ".join(
+                t for t in (f">= {min_rps} rps" if min_rps else "", f"p99 < {max_p99} ms" if max_p99 else "") if t
+            )
+            print(
+                f"{name:9s} {result['rps']:8.0f} rps   p50 {result['p50_ms']:6.2f} ms   p99 {result['p99_ms']:6.2f} ms"
+                f"   non-2xx {result['errors']:.0f}   target: {target or 'none'}"
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
