@@ -118,15 +118,16 @@ def test_counts_not_matching_clerk_totals_delete_nothing(db: psycopg.Connection)
     assert len(live(db, "users")) == 4
 
 
-def test_rows_updated_after_the_pull_began_are_kept(db: psycopg.Connection) -> None:
+def test_rows_updated_after_the_pull_began_are_kept(db: psycopg.Connection, database_url: str) -> None:
     """A webhook for a user Clerk's pages did not include lands during the pull: it is not deleted."""
     state = directory(users=2, orgs=1)
     state.faults = [Fault("/organization_memberships", offset=0, status=429, headers={"Retry-After": "0"})]
 
     def webhook_meanwhile(_: float) -> None:
         payload = event("user.created", clerk_user("user_new", updated_ms=BASE_MS + 100))
-        store_event(db, VerifiedEvent("msg_new", int(time.time()), payload["type"], payload))
-        apply_inbox(db)
+        with psycopg.connect(database_url, autocommit=True) as other:
+            store_event(other, VerifiedEvent("msg_new", int(time.time()), payload["type"], payload))
+            apply_inbox(other)
 
     with FakeClerk(state) as clerk, client_for(clerk, sleep=webhook_meanwhile) as client:
         result = reconcile(db, client)
