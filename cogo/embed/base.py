@@ -60,6 +60,10 @@ class Embedder(ABC):
     @abstractmethod
     def dims(self) -> int: ...
 
+    def dims_if_known(self) -> int:
+        """The dimension without calling the model (0 when only a call would tell)."""
+        return self.dims
+
     @abstractmethod
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Tokens per text as this model counts them (an estimate where the tokenizer is not available)."""

@@ -92,6 +92,9 @@ class OpenAIEmbedder(Embedder):
             self.embed(["dimension probe"])
         return self._dims
 
+    def dims_if_known(self) -> int:
+        return self._dims
+
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [estimate_tokens(t) for t in texts]
 
@@ -129,8 +132,7 @@ class OpenAIEmbedder(Embedder):
             return 0
         for i, v in zip(batch, normalise(data), strict=True):
             vectors[i] = v
-        if not self._dims:
-            self._dims = data.shape[1]
+        self._dims = data.shape[1]  # the server is authoritative (a compatible server may serve other sizes)
         return used
 
     def _request(self, inputs: list[str]) -> tuple[np.ndarray, int]:

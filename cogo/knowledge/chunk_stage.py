@@ -98,6 +98,7 @@ def _process(
     drop = present - wanted if not stale else present
     build = wanted if stale else wanted - present
     extraction: Extraction | None = None
+    max_tokens = 0
     if build:
         max_tokens = max(parse_profile(p)[1] for p in build)
         extraction = extract(
@@ -140,7 +141,14 @@ def _process(
     rows = []
     for profile in sorted(build):
         _, size, overlap = parse_profile(profile)
-        for chunk in chunk_segments(extraction.segments, size, overlap, counter):
+        segments = extraction.segments
+        if extraction.extractor == "code" and size != max_tokens:
+            # Code segments depend on the chunk size (a class too big for one chunk is split by members).
+            again = extract(
+                root / f.storage_path, f.mime_type, count_tokens=counter.count, max_tokens=size, max_bytes=max_bytes
+            )
+            segments = again.segments if again.status == "ok" else segments
+        for chunk in chunk_segments(segments, size, overlap, counter):
             rows.append(_row(f, profile, chunk))
             report.tokens += chunk.token_count
     with conn.cursor().copy(

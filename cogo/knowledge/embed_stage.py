@@ -174,7 +174,8 @@ def _existing_vectors(conn: psycopg.Connection, model: str, shas: list[str]) -> 
                 "WHERE model = %s AND content_sha256 = ANY(%s)",
                 (model, shas[i : i + 5000]),
             )
-            found.update({sha: vec for sha, vec in cur.fetchall()})
+            for sha, vec in cur.fetchall():
+                found[sha] = np.asarray(vec.to_numpy() if hasattr(vec, "to_numpy") else vec, dtype=np.float32)
     conn.commit()
     return found
 
@@ -196,14 +197,18 @@ def _embed_model(
     figures.unique_contents += len(by_sha)
     known = _existing_vectors(conn, embedder.model, sorted(by_sha))
     figures.reused_vectors += sum(len(by_sha[s]) for s in known)
-    dims = embedder.dims
-    to_embed = [s for s in by_sha if s not in known]
     calls_before = embedder.stats.calls
+    # An unknown model's dimension comes with its first vectors (no probe call).
+    dims = len(next(iter(known.values()))) if known else embedder.dims_if_known()
+    to_embed = [s for s in by_sha if s not in known]
     overlapped = writer is not conn
     pool = ThreadPoolExecutor(max_workers=1) if overlapped else None
     pending: list[Future] = []
 
     def write(vectors: dict[str, np.ndarray], failed: dict[str, str]) -> None:
+        nonlocal dims
+        if vectors and not dims:
+            dims = len(next(iter(vectors.values())))
         if pool is None:
             _write_slice(writer, embedder.model, dims, by_sha, vectors, failed, report)
         else:
@@ -235,7 +240,7 @@ def _embed_model(
     figures.embed_calls += embedder.stats.calls - calls_before
     figures.estimated_cost_usd = estimated_cost_usd(embedder.model, figures.tokens)
     figures.embed_s = round(figures.embed_s, 3)
-    if rows and (figures.texts_embedded or known):
+    if dims and (figures.texts_embedded or known):
         with conn.transaction():
             if ensure_model_index(conn, embedder.model, dims):
                 report.hnsw_indexes_created.append(embedder.model)

@@ -86,7 +86,8 @@ def extract(
 
 
 def decode_text(data: bytes) -> str:
-    """UTF-8 (with or without BOM); otherwise the encoding charset-normalizer detects; otherwise Latin-1."""
+    """UTF-8 (with or without BOM); otherwise the encoding charset-normalizer detects (Windows-1252 when it
+    only knows the text is some single-byte Latin encoding)."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -94,9 +95,14 @@ def decode_text(data: bytes) -> str:
     from charset_normalizer import from_bytes
 
     best = from_bytes(data[: 1 << 20]).best()
-    if best is not None and best.encoding:
-        return data.decode(best.encoding, errors="replace")
-    return data.decode("latin-1")
+    encoding = best.encoding if best is not None and best.encoding else "latin_1"
+    # Short texts leave single-byte Latin encodings indistinguishable; Windows-1252 is by far the most common.
+    if encoding.startswith(("cp125", "iso8859", "latin", "mac_")):
+        try:
+            return data.decode("cp1252")
+        except UnicodeDecodeError:
+            pass
+    return data.decode(encoding, errors="replace")
 
 
 def _text(data: bytes, path: Path, count_tokens: Callable[[str], int], max_tokens: int) -> list[Segment]:
