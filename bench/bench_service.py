@@ -104,7 +104,15 @@ def start_server(url: str, env: dict[str, str], port: int, workers: int, log: Pa
 
 def run_wrk(url: str, token: str, connections: int, duration: int, body: str | None) -> dict[str, float]:
     script = None
-    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-H", f"Authorization: Bearer {token}"]
+    cmd = [
+        "wrk",
+        f"-t{min(2, connections)}",
+        f"-c{connections}",
+        f"-d{duration}s",
+        "--latency",
+        "-H",
+        f"Authorization: Bearer {token}",
+    ]
     if body is not None:
         script = Path(tempfile.mkstemp(suffix=".lua")[1])
         script.write_text(
