@@ -197,6 +197,23 @@ class RepoGraphBuilder:
                 self._cache.popitem(last=False)
         return result
 
+    def _prefetch(self, entries: list[TreeEntry]) -> None:
+        """Parse the files not in the cache with their blobs read in bulk."""
+        todo = [
+            e
+            for e in entries
+            if (e.path, e.blob) not in self._cache and e.size <= self.options.size_limit and language_of(e.path)
+        ]
+        paths = {e.blob: e.path for e in todo}
+        for blob, data in self.git.read_blobs(list(paths)):
+            path = paths[blob]
+            result = parse_file(path, data, blob_sha=blob, size_limit=self.options.size_limit)
+            if result is not None:
+                if result.skipped is None:
+                    self.stats.files_parsed += 1
+                    self.stats.bytes_parsed += len(data)
+                self._cache[(path, blob)] = result
+
     # -- the run --------------------------------------------------------------------------------------
 
     def run(self) -> BuildStats:
@@ -336,6 +353,7 @@ class RepoGraphBuilder:
         stored = store.stored_blobs(self.conn, repo)
         changed_paths = sorted(p for p, e in tree.items() if stored.get(p) != e.blob or p in self._touched)
         deleted = sorted(p for p in stored if p not in tree)
+        self._prefetch([tree[p] for p in changed_paths])
         changed = [f for p in changed_paths if (f := self.facts(p, tree[p].blob, tree[p].size)) is not None]
         changed_set = set(changed_paths)
         unchanged = [f for f in store.load_facts(self.conn, repo) if f.path in tree and f.path not in changed_set]

@@ -3,19 +3,17 @@ own manifests (pyproject.toml, requirements*.txt, package.json, go.mod) name for
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import sys
 import tomllib
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import PurePosixPath
 
 from cogo.code.resolve import JS_LANGUAGES
 
-# Import names whose distribution is called something else (the common cases; the running
-# environment's own mapping covers more).
+# Import names whose distribution is called something else (the common cases). The repository's manifests,
+# not the environment the graph is built in, decide the rest.
 IMPORT_TO_DIST = {
     "yaml": "pyyaml",
     "jwt": "pyjwt",
@@ -38,14 +36,6 @@ _REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(.*?
 
 def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
-
-
-@functools.cache
-def _environment_dists() -> dict[str, list[str]]:
-    try:
-        return dict(metadata.packages_distributions())
-    except Exception:  # a broken installed distribution must not stop the graph
-        return {}
 
 
 def is_manifest(path: str) -> bool:
@@ -117,7 +107,7 @@ def library_for(language: str, name: str, versions: dict[tuple[str, str], str]) 
     if language == "python":
         if name in sys.stdlib_module_names:
             return {"id": f"python-stdlib:{name}", "name": name, "version": None, "ecosystem": "python-stdlib"}
-        candidates = [IMPORT_TO_DIST.get(name, name), *_environment_dists().get(name, [])]
+        candidates = [IMPORT_TO_DIST.get(name, name), name]
         dist = normalize(candidates[0])
         for candidate in candidates:
             if ("pypi", normalize(candidate)) in versions:
