@@ -64,7 +64,6 @@ def chunk_files(
 ) -> ChunkReport:
     started = time.monotonic()
     report = ChunkReport()
-    counter = counter or TokenCounter()
     files, _ = active_files(conn, default_model)
     extractions, have = _state(conn)
     conn.commit()
@@ -76,10 +75,12 @@ def chunk_files(
         wanted, present = f.profiles, have.get(f.id, set())
         if stale or (record and record[2] == "ok" and wanted - present) or (present - wanted):
             todo.append((f, stale))
+    if todo:
+        counter = counter or TokenCounter()  # loads the tokenizer: only when there is work
     for i in range(0, len(todo), FILES_PER_TRANSACTION):
         with conn.transaction():
             for f, stale in todo[i : i + FILES_PER_TRANSACTION]:
-                _process(conn, root, f, stale, have.get(f.id, set()), counter, max_bytes, report)
+                _process(conn, root, f, stale, have.get(f.id, set()), counter, max_bytes, report)  # type: ignore[arg-type]
     report.duration_s = round(time.monotonic() - started, 3)
     return report
 

@@ -24,7 +24,7 @@ import psycopg
 
 from cogo.workspace.filetype import hash_and_sniff
 from cogo.workspace.layout import Refused, WorkspacePath, check_on_disk, parse_layout
-from cogo.workspace.scan import walk
+from cogo.workspace.scan import Entry, walk
 
 LOCK_KEY = 7_000_001  # pg advisory lock: one registration at a time
 # Refusals decided from the path's text alone: the disk is never consulted for them.
@@ -79,11 +79,20 @@ def _mtime(ns: int) -> dt.datetime:
 
 
 def candidate_paths(
-    conn: psycopg.Connection, root: Path, *, paths: list[str] | None, dirs: list[str] | None, full: bool
+    conn: psycopg.Connection,
+    root: Path,
+    *,
+    paths: list[str] | None,
+    dirs: list[str] | None,
+    full: bool,
+    walked: dict[str, Entry] | None = None,
 ) -> tuple[set[str], dict[str, str]]:
-    """Paths to reconcile, and the walk's verdict on entries that are not regular files (symlinks...)."""
+    """Paths to reconcile, and the walk's verdict on entries that are not regular files (symlinks...).
+    Regular files found by the walk go into `walked` with their lstat: the walk started at the root and
+    entered no symlink, so they need no second check."""
     candidates: set[str] = set()
     special: dict[str, str] = {}
+    walked = walked if walked is not None else {}
     walked_dirs = [""] if full else list(dirs or [])
     for below in walked_dirs:
         if below:
@@ -98,6 +107,7 @@ def candidate_paths(
         for entry in walk(root, below):
             if entry.kind == "file":
                 candidates.add(entry.path)
+                walked[entry.path] = entry
             elif entry.kind == "symlink":
                 candidates.add(entry.path)
                 special[entry.path] = "symlink: symlinks are never followed"
@@ -155,7 +165,8 @@ def register_files(
     root = root.absolute()
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-        candidates, special = candidate_paths(conn, root, paths=paths, dirs=dirs, full=full)
+        walked: dict[str, Entry] = {}
+        candidates, special = candidate_paths(conn, root, paths=paths, dirs=dirs, full=full, walked=walked)
         report.candidates = len(candidates)
         rows = _active_rows(conn, candidates)
         refusals: dict[str, Refused] = {}
@@ -165,6 +176,10 @@ def register_files(
                 wp = parse_layout(path)
                 if path in special:
                     raise Refused(special[path], organization_id=wp.organization_id)
+                entry = walked.get(path)
+                if entry is not None:
+                    present[path] = _Seen(wp, entry.size, _mtime(entry.mtime_ns))
+                    continue
                 st = check_on_disk(root, wp) if root.exists() else None
             except Refused as exc:
                 if path in special and exc.reason != special[path]:
