@@ -12,7 +12,7 @@ import dagster as dg
 import psycopg
 import pytest
 
-from cogo.assets.knowledge import file_chunks, file_embeddings
+from cogo.assets.knowledge import file_chunks, file_embeddings, knowledge_embedded
 from cogo.assets.workspace import workspace_files
 from cogo.embed import Embedder
 from cogo.embed.openai_compat import OpenAIEmbedder
@@ -260,8 +260,9 @@ def test_assets_materialize_with_tokens_and_cost_in_metadata(
             model="openai:text-embedding-3-small", openai_base_url=server.url, openai_api_key="k"
         ),
     }
-    result = dg.materialize([workspace_files, file_chunks, file_embeddings], resources=resources)
+    result = dg.materialize([workspace_files, file_chunks, file_embeddings, knowledge_embedded], resources=resources)
     assert result.success
+    assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
     chunks = result.asset_materializations_for_node("file_chunks")[0].metadata
     assert chunks["extraction_status"].value["failed"] == 1 and chunks["chunks_written"].value > 5
     meta = result.asset_materializations_for_node("file_embeddings")[0].metadata

@@ -111,6 +111,29 @@ def file_embeddings(
     )
 
 
+@dg.asset_check(
+    asset=file_embeddings,
+    description="Every chunk an index needs has its vector: no chunk left in embedding_failures, no index "
+    "still building after the run.",
+)
+def knowledge_embedded(postgres: PostgresResource) -> dg.AssetCheckResult:
+    with postgres.connection() as conn:
+        failed = conn.execute("SELECT count(*) FROM embedding_failures").fetchone()[0]  # type: ignore[index]
+        reasons = conn.execute(
+            "SELECT reason, count(*) FROM embedding_failures GROUP BY 1 ORDER BY 2 DESC LIMIT 5"
+        ).fetchall()
+        building = conn.execute("SELECT count(*) FROM knowledge_indexes WHERE state = 'building'").fetchone()[0]  # type: ignore[index]
+    return dg.AssetCheckResult(
+        passed=failed == 0 and building == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "failed_chunks": failed,
+            "indexes_building": building,
+            "top_reasons": dg.MetadataValue.json([{"reason": r, "chunks": n} for r, n in reasons]),
+        },
+    )
+
+
 reindex_job = dg.define_asset_job(
     "reindex_knowledge",
     selection=[file_chunks, file_embeddings],
@@ -129,5 +152,6 @@ reindex_weekly = dg.ScheduleDefinition(
 )
 
 assets = [file_chunks, file_embeddings]
+checks = [knowledge_embedded]
 jobs = [reindex_job]
 schedules = [reindex_weekly]
