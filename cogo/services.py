@@ -50,7 +50,9 @@ def database_urls(settings: Settings, *, start: bool = True) -> tuple[str, str]:
     info = embedded.start(settings.pgdata) if start else embedded.running_info(settings.pgdata)
     if info is None:
         raise ConfigError(f"the embedded Postgres in {settings.pgdata} is not running: run `cogo up`.")
-    return embedded.server_url(info, APP_DATABASE), embedded.server_url(info, DAGSTER_DATABASE)
+    # An exported URL of the embedded server keeps the database it names.
+    app = database_of(settings.database_url) if settings.database_url else APP_DATABASE
+    return embedded.server_url(info, app), embedded.server_url(info, DAGSTER_DATABASE)
 
 
 def database_url(settings: Settings | None = None) -> str:

@@ -202,3 +202,18 @@ def test_graph_query_on_neo4j(home: Path, neo4j_server: Neo4jServer) -> None:
     assert [json.loads(line) for line in result.stdout.splitlines()] == [{"name": "Auth"}]
     write = run_cogo(env, "graph", "query", "CREATE (c:Concept {id: 'x'})")
     assert write.returncode == 1 and "Traceback" not in write.stderr
+
+
+def test_an_embedded_url_keeps_the_database_it_names(home: Path) -> None:
+    env = cogo_env(home)
+    assert run_cogo(env, "up").returncode == 0
+    urls = exported(run_cogo(env, "env").stdout)
+    other = urls["COGO_DATABASE_URL"].replace("/cogo?", "/other?")
+    result = run_cogo({**env, "COGO_DATABASE_URL": other}, "up")
+    assert result.returncode == 0, result.stderr
+    assert exported(run_cogo({**env, "COGO_DATABASE_URL": other}, "env").stdout)["COGO_DATABASE_URL"] == other
+    with psycopg.connect(other) as conn:
+        assert conn.execute("SELECT current_database(), to_regclass('organizations') IS NOT NULL").fetchone() == (
+            "other",
+            True,
+        )
