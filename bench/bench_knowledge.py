@@ -380,14 +380,15 @@ def peer_llamaindex(server_url: str, root: Path, files: int) -> dict[str, float]
         shutil.copy2(p, target)
     # LlamaIndex
     llama_url = fresh_database(server_url, DB_NAME + "_llama")
-    u = make_url(llama_url.replace("postgresql://", "postgresql+psycopg2://"))
-    query = dict(u.query)
+    u = make_url(llama_url)
+    socket_dir = dict(u.query).get("host")
+    sync_url = u.set(drivername="postgresql+psycopg2")
+    async_url = u.set(drivername="postgresql+asyncpg")
+    if socket_dir:  # the embedded server listens on a Unix socket
+        async_url = async_url.set(query={"host": socket_dir})
     store = PGVectorStore.from_params(
-        database=u.database,
-        host=query.get("host", u.host),
-        port=str(u.port or 5432),
-        user=u.username,
-        password=u.password or "",
+        connection_string=sync_url,
+        async_connection_string=async_url,
         table_name="llama_chunks",
         embed_dim=384,
     )
@@ -422,6 +423,9 @@ def peer_llamaindex(server_url: str, root: Path, files: int) -> dict[str, float]
             conn.execute(
                 "INSERT INTO conversations (id, organization_id, user_id) VALUES (%s, %s, %s)", (cid, org, user)
             )
+    from cogo.embed import get_embedder
+
+    get_embedder(MODEL).embed(["warm-up"])  # both sides start with the model loaded
     first = cogo_pipeline(cogo_url, peer_root)
     second = cogo_pipeline(cogo_url, peer_root)
     return {
@@ -437,31 +441,7 @@ def peer_llamaindex(server_url: str, root: Path, files: int) -> dict[str, float]
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--files", type=int, default=5000)
-    parser.add_argument("--chunks-per-file", type=int, default=10)
-    parser.add_argument("--orgs", type=int, default=10)
-    parser.add_argument("--naive-sample", type=int, default=2000, help="chunks for the naive-embedder figure")
-    parser.add_argument("--vectors", type=int, default=1_000_000)
-    parser.add_argument("--queries", type=int, default=500)
-    parser.add_argument("--recall-queries", type=int, default=100)
-    parser.add_argument("--peer-files", type=int, default=300)
-    parser.add_argument("--skip-peer", action="store_true")
-    parser.add_argument("--skip-vectors", action="store_true")
-    parser.add_argument("--workdir", type=Path, default=Path("/tmp/cogo-bench-knowledge"))
-    args = parser.parse_args()
-
-    server_url = database_url(Settings.from_env())
-    url = fresh_database(server_url)
-    root = args.workdir / "workspaces"
-    print(f"database {DB_NAME}; workspace {root}; cores {os.cpu_count()}")
-
-    with psycopg.connect(url) as conn:
-        t0 = time.monotonic()
-        size = generate_corpus(conn, root, args.files, args.chunks_per_file, args.orgs)
-    print(f"corpus: {args.files} files, {size / 1e6:.1f} MB written in {time.monotonic() - t0:.1f} s")
-
+def measure_cogo(url: str, root: Path, args: argparse.Namespace) -> None:
     e2e = cogo_pipeline(url, root)
     cps = e2e["chunks"] / e2e["total_s"]
     print(
@@ -483,6 +463,38 @@ def main() -> None:
         f"{rerun['calls']} embedding calls (limit 0), {rerun['hashed']} bytes hashed, "
         f"{rerun['extracted']} files extracted, {rerun['rows_written']} rows written"
     )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", type=int, default=5000)
+    parser.add_argument("--chunks-per-file", type=int, default=10)
+    parser.add_argument("--orgs", type=int, default=10)
+    parser.add_argument("--naive-sample", type=int, default=2000, help="chunks for the naive-embedder figure")
+    parser.add_argument("--vectors", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--recall-queries", type=int, default=100)
+    parser.add_argument("--peer-files", type=int, default=300)
+    parser.add_argument("--skip-peer", action="store_true")
+    parser.add_argument("--skip-vectors", action="store_true")
+    parser.add_argument("--peer-only", action="store_true", help="generate the corpus and run only the peer phase")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/cogo-bench-knowledge"))
+    args = parser.parse_args()
+
+    server_url = database_url(Settings.from_env())
+    url = fresh_database(server_url)
+    root = args.workdir / "workspaces"
+    print(f"database {DB_NAME}; workspace {root}; cores {os.cpu_count()}")
+
+    with psycopg.connect(url) as conn:
+        t0 = time.monotonic()
+        size = generate_corpus(conn, root, args.files, args.chunks_per_file, args.orgs)
+    print(f"corpus: {args.files} files, {size / 1e6:.1f} MB written in {time.monotonic() - t0:.1f} s")
+
+    if args.peer_only:
+        args.skip_vectors = True
+    else:
+        measure_cogo(url, root, args)
     if not args.skip_vectors:
         load = load_vectors(url, args.vectors, args.orgs)
         print(

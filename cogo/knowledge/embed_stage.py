@@ -148,6 +148,7 @@ def embed_files(
         conn.execute("DROP TABLE IF EXISTS _desired")
         conn.commit()
     finally:
+        conn.rollback()  # a failed transaction must not keep the lock (or the connection) stuck
         conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
         conn.commit()
     report.duration_s = round(time.monotonic() - started, 3)
