@@ -271,3 +271,15 @@ def test_assets_materialize_with_tokens_and_cost_in_metadata(
     assert meta["by_model"].value["openai:text-embedding-3-small"]["texts_embedded"] > 5
     again = dg.materialize([workspace_files, file_chunks, file_embeddings], resources=resources)
     assert again.asset_materializations_for_node("file_embeddings")[0].metadata["embedding_calls"].value == 0
+
+
+def test_an_index_is_not_ready_while_files_wait_for_their_chunks(
+    conn: psycopg.Connection, tmp_path: Path, server: EmbeddingsServer
+) -> None:
+    (files_dir(tmp_path) / "a.md").write_text("# A\n\nFirst file.\n")
+    register_files(conn, tmp_path, full=True)
+    embed_files(conn, embedders(server), MODEL)  # before file_chunks ran: nothing to embed, nothing complete
+    assert conn.execute("SELECT state FROM knowledge_indexes").fetchall() == [("building",)]
+    chunk_files(conn, tmp_path, MODEL)
+    embed_files(conn, embedders(server), MODEL)
+    assert conn.execute("SELECT state FROM knowledge_indexes").fetchall() == [("ready",)]

@@ -108,6 +108,18 @@ SELECT c.organization_id, c.file_id, d.model, c.chunk_profile, c.chunk_index, c.
 """
 
 
+# Files an index covers that have text but no chunks under its profile yet (file_chunks has not run since
+# the change): the index is not complete while there are any.
+UNCHUNKED_SQL = """
+SELECT DISTINCT d.organization_id, d.model, d.chunk_profile
+  FROM _desired d
+  JOIN files f ON f.id = d.file_id
+  LEFT JOIN file_extractions x ON x.file_id = d.file_id
+ WHERE (x.file_id IS NULL OR x.sha256 IS DISTINCT FROM f.sha256 OR x.chunker_version <> %s OR x.status = 'ok')
+   AND NOT EXISTS (SELECT 1 FROM file_chunks c WHERE c.file_id = d.file_id AND c.chunk_profile = d.chunk_profile)
+"""
+
+
 def embed_files(
     conn: psycopg.Connection,
     embedder_for: Callable[[str], Embedder],
@@ -140,8 +152,9 @@ def embed_files(
         with conn.transaction():
             report.rows_deleted_stale = _delete_stale(conn)
             remaining = conn.execute(
-                "SELECT DISTINCT organization_id, model, chunk_profile FROM (" + MISSING_SQL + ") m",
-                (MAX_EMBED_ATTEMPTS,),
+                "SELECT DISTINCT organization_id, model, chunk_profile FROM (" + MISSING_SQL + ") m "
+                "UNION " + UNCHUNKED_SQL,
+                (MAX_EMBED_ATTEMPTS, CHUNKER_VERSION),
             ).fetchall()
             report.indexes.update(complete_indexes(conn, {tuple(r) for r in remaining}))
             report.rows_deleted_retired = delete_retired_vectors(conn)
