@@ -4,7 +4,6 @@ conform to the document. Bounded: a few dozen examples per operation, no deadlin
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ import pytest
 import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error, positive_data_acceptance
+from schemathesis.checks import positive_data_acceptance
 
 from cogo.config import Settings
 from cogo.graph.ladybug_store import LadybugStore
@@ -25,11 +24,6 @@ from tests.service_helpers import ALICE, ORG_A, JwksServer, SigningKey, claims_v
 
 KEY = SigningKey("kid_schemathesis")
 MAX_EXAMPLES = 30
-# While the search packages (issues 7, 8) are not in the build, their routes answer 503 by design.
-SEARCH_PENDING = {
-    "POST /v1/search": importlib.util.find_spec("cogo.knowledge.search") is None,
-    "POST /v1/search/code": importlib.util.find_spec("cogo.code.search") is None,
-}
 
 
 @pytest.fixture
@@ -74,8 +68,6 @@ def test_no_server_errors_and_responses_match_the_document(base_url: str) -> Non
         # A cursor is opaque: a schema-valid string that is no cursor of ours is rightly a 400, which the
         # positive-data check would count as a rejected valid request. Every other default check runs.
         excluded = [positive_data_acceptance]
-        if SEARCH_PENDING.get(operation.label):
-            excluded.append(not_a_server_error)
 
         @given(case=operation.as_strategy())
         @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)

@@ -25,8 +25,6 @@ from tests.service_helpers import (
     service_env,
 )
 
-pytest.importorskip("cogo.knowledge.search")
-
 KEY = SigningKey("kid_search")
 MODEL = "local:all-MiniLM-L6-v2"
 

@@ -106,19 +106,8 @@ def graph_context(graph: GraphStore, ids_by_label: dict[str, list[str]]) -> dict
     return context
 
 
-def search_code(
-    conn: psycopg.Connection,
-    graph: GraphStore,
-    *,
-    organization_id: str,
-    query: str,
-    k: int = 10,
-    repo: str | None = None,
-    embedder: Embedder | None = None,
-) -> list[dict[str, Any]]:
-    """Code hits for the read service's POST /v1/search/code (fields of its CodeHit model)."""
-    embedder = embedder or get_embedder(Settings.from_env().embedder)
-    hits = nearest_code(conn, embedder, organization_id=organization_id, query=query, k=k, repo=repo)
+def attach_graph_context(graph: GraphStore, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add callers, callees, concepts, last_commit and task from the graph to each hit (in place)."""
     ids_by_label: dict[str, list[str]] = defaultdict(list)
     for hit in hits:
         if hit["symbol"]:
@@ -129,3 +118,19 @@ def search_code(
         hit["score"] = float(hit["score"])
         hit.update(context[f"{hit['repo']}:{hit['symbol']}"] if hit["symbol"] else {})
     return hits
+
+
+def search_code(
+    conn: psycopg.Connection,
+    graph: GraphStore,
+    *,
+    organization_id: str,
+    query: str,
+    k: int = 10,
+    repo: str | None = None,
+    embedder: Embedder | None = None,
+) -> list[dict[str, Any]]:
+    """Code hits with their graph context (the fields of the read service's CodeHit model)."""
+    embedder = embedder or get_embedder(Settings.from_env().embedder)
+    hits = nearest_code(conn, embedder, organization_id=organization_id, query=query, k=k, repo=repo)
+    return attach_graph_context(graph, hits)

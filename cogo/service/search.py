@@ -2,8 +2,7 @@
 
 The search itself belongs to the knowledge (cogo.knowledge) and code-graph (cogo.code) packages; this module
 only scopes and serves it. Each adapter below is the one place that calls into those packages: it runs in a
-worker thread with a blocking connection that is already tenant-scoped (RLS role + organisation), and
-answers 503 `search_unavailable` while the package function is missing from the build.
+worker thread with a blocking connection that is already tenant-scoped (RLS role + organisation).
 """
 
 from __future__ import annotations
@@ -35,10 +34,6 @@ router = APIRouter(prefix="/v1/search", tags=["search"], responses=ERROR_RESPONS
 Caller = Annotated[Principal, Depends(current_principal)]
 
 
-class SearchUnavailable(Exception):
-    """The search function this route needs is not part of this build (yet)."""
-
-
 # Hits are fetched with this much headroom, so that dropping other users' private conversations still leaves k.
 PRIVACY_HEADROOM = 3
 
@@ -48,10 +43,8 @@ def search_knowledge(conn: psycopg.Connection, caller: Principal, body: SearchRe
 
     search_chunks scopes by organisation; conversations are also private to their owner, so hits from
     another user's private conversation (its messages and its files) are dropped here."""
-    try:
-        from cogo.knowledge.search import search_chunks
-    except ImportError:
-        raise SearchUnavailable("knowledge search is not available in this build") from None
+    from cogo.knowledge.search import search_chunks
+
     rows = search_chunks(
         conn,
         organization_id=caller.organization_id,
@@ -95,19 +88,25 @@ def _search_hit(row: Any) -> SearchHit:
 def search_code(
     conn: psycopg.Connection, request: Request, caller: Principal, body: CodeSearchRequest
 ) -> list[CodeHit]:
-    """Adapter to the code-graph package (issue 8): `cogo.code.search.search_code`, code_embeddings nearest to
-    the query plus callers, callees, concepts, last commit and generating task from the graph."""
-    try:
-        from cogo.code.search import search_code as code_search  # type: ignore[import-not-found]
-    except ImportError:
-        raise SearchUnavailable("code search is not available in this build") from None
+    """code_embeddings nearest to the query (tenant-scoped by the connection), then callers, callees, concepts,
+    last commit and generating task from the code graph, which is opened only when there are hits."""
+    from cogo.code.search import attach_graph_context, nearest_code
+    from cogo.embed import get_embedder
     from cogo.graph import open_graph
 
-    with open_graph(request.app.state.settings, read_only=True) as graph:
-        rows = code_search(
-            conn, graph, organization_id=caller.organization_id, query=body.query, k=body.k, repo=body.repo
-        )
-    return [CodeHit(**_as_mapping(row)) for row in rows]
+    settings = request.app.state.settings
+    hits = nearest_code(
+        conn,
+        get_embedder(settings.embedder),
+        organization_id=caller.organization_id,
+        query=body.query,
+        k=body.k,
+        repo=body.repo,
+    )
+    if hits:
+        with open_graph(settings, read_only=True) as graph:
+            attach_graph_context(graph, hits)
+    return [CodeHit(**hit) for hit in hits]
 
 
 def _as_mapping(row: Any) -> Mapping[str, Any]:
@@ -127,8 +126,6 @@ async def _run(request: Request, caller: Principal, adapter: Any, *args: Any) ->
 
     try:
         return await anyio.to_thread.run_sync(call)
-    except SearchUnavailable as exc:
-        raise HTTPException(503, str(exc)) from None
     except CogoError as exc:
         log.error("search failed: %s", exc)
         raise HTTPException(503, "search is temporarily unavailable") from None
