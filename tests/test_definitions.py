@@ -70,3 +70,26 @@ def test_dagster_validates_the_code_location_with_postgres_storage(database_url:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
+
+
+def test_the_public_contract_of_design_section_3_is_in_the_definitions() -> None:
+    from cogo.pipelines import defs
+
+    graph = defs.resolve_asset_graph()
+    groups = {key.to_user_string(): graph.get(key).group_name for key in graph.get_all_asset_keys()}
+    expected = {
+        "clerk_directory": "clerk",
+        "workspace_files": "workspace",
+        "file_chunks": "knowledge",
+        "file_embeddings": "knowledge",
+        "code_graph": "code",
+        "code_embeddings": "code",
+        "concept_links": "code",
+        "task_rollups": "tasks",
+        "retention_sweep": "retention",
+    }
+    assert {key: groups.get(key) for key in expected} == expected
+    assert {"clerk_inbox_sensor", "workspace_files_sensor", "git_commits_sensor"} <= {s.name for s in defs.sensors}
+    assert {"clerk_reconcile_daily", "retention_daily", "reindex_weekly", "task_rollups_hourly"} <= {
+        s.name for s in defs.schedules
+    }
