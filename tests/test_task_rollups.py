@@ -506,3 +506,16 @@ def test_backfill_of_a_year_is_one_run_and_stores_the_chart_once_per_short_run(
     assert meta["tasks"].value == 2 and meta["success_rate"].value == 0.5
     assert meta["trend_30_days"].value.startswith("Left out of runs over 31 days")  # type: ignore[union-attr]
     assert db.execute("SELECT array_agg(day ORDER BY day) FROM task_rollups").fetchone()[0] == [first, last]  # type: ignore[index]
+
+
+def test_the_agent_table_holds_agents_with_and_without_failures() -> None:
+    from cogo.assets.tasks import _agent_table
+    from cogo.tasks.report import AgentLine
+
+    table = _agent_table(
+        [
+            AgentLine("a", 3, 2, 1, 0.67, 12.0, "Review", 100, 0.01),
+            AgentLine("b", 1, 0, 0, None, None, None, 0, 0.0),
+        ]
+    )
+    assert [r.data["top_failing_step"] for r in table.records] == ["Review", None]

@@ -36,7 +36,8 @@ AGENT_TABLE_SCHEMA = dg.TableSchema(
 
 def _agent_table(lines: list[AgentLine]) -> dg.TableMetadataValue:
     return dg.MetadataValue.table(
-        [dg.TableRecord({k: v for k, v in vars(line).items() if v is not None}) for line in lines],
+        # Every record carries every column (Dagster requires it); an agent with nothing failed has None.
+        [dg.TableRecord(dict(vars(line))) for line in lines],
         schema=AGENT_TABLE_SCHEMA,
     )
 
