@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -28,9 +27,9 @@ from cogo.clerk.api import ClerkClient
 from cogo.clerk.inbox import apply_inbox
 from cogo.clerk.reconcile import reconcile
 from cogo.config import Settings
+from cogo.db import admin
 from cogo.db.connect import connect
-from cogo.db.migrate import migrate
-from cogo.db.urls import redact, with_database
+from cogo.db.urls import redact
 from cogo.services import database_url
 from tests.clerk_fake import (
     API_KEY,
@@ -60,13 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def recreate_database(name: str) -> str:
-    server = with_database(database_url(Settings.from_env()), "postgres")
-    with connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_database(server, name)
-    migrate(url)
-    return url
+    return admin.recreate_database(database_url(Settings.from_env()), name)
 
 
 def inbox_events(count: int, rng: random.Random) -> Iterator[tuple[str, str, dict[str, Any]]]:

@@ -34,12 +34,11 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
-from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cogo.config import Settings
-from cogo.db.migrate import migrate
+from cogo.db import admin
 from cogo.db.urls import with_database
 from cogo.services import database_url
 
@@ -60,12 +59,7 @@ WORDS = tuple(_VOCABULARY.split())
 
 
 def fresh_database(server_url: str, name: str = DB_NAME) -> str:
-    with psycopg.connect(with_database(server_url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_database(server_url, name)
-    migrate(url)
-    return url
+    return admin.recreate_database(server_url, name)
 
 
 def sentence(rng: random.Random) -> str:

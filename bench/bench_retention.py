@@ -24,15 +24,12 @@ import time
 import uuid
 from pathlib import Path
 
-import psycopg
-from psycopg import sql
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cogo.config import Settings
+from cogo.db import admin
 from cogo.db.connect import connect
-from cogo.db.migrate import migrate
-from cogo.db.urls import redact, with_database
+from cogo.db.urls import redact
 from cogo.retention import SweepOptions, sweep
 from cogo.services import database_url
 
@@ -47,12 +44,7 @@ READ_QUERY = (
 
 
 def fresh_database(server_url: str) -> str:
-    with psycopg.connect(with_database(server_url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(DB_NAME)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DB_NAME)))
-    url = with_database(server_url, DB_NAME)
-    migrate(url)
-    return url
+    return admin.recreate_database(server_url, DB_NAME)
 
 
 def ts(value: dt.datetime) -> str:

@@ -21,11 +21,10 @@ from typing import Any
 
 import numpy as np
 import psycopg
-from psycopg import sql
 
 from cogo.config import Settings
+from cogo.db import admin
 from cogo.db.connect import connect
-from cogo.db.migrate import migrate
 from cogo.db.urls import redact, with_database
 from cogo.services import database_url
 from cogo.tasks.rollup import aggregate_days, rollup_days
@@ -60,13 +59,7 @@ def bench_url(name: str) -> str:
 
 
 def recreate_database(name: str) -> str:
-    server = with_database(database_url(Settings.from_env()), "postgres")
-    with connect(server, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = with_database(server, name)
-    migrate(url)
-    return url
+    return admin.recreate_database(database_url(Settings.from_env()), name)
 
 
 def copy_rows(conn: psycopg.Connection, statement: str, lines: Iterator[str]) -> None:
