@@ -142,6 +142,11 @@ VERIFIED_MAX_ENTRIES = 50_000
 
 
 class ClerkVerifier:
+    """Verifies Clerk session tokens: RS256 signature against the JWKS, time claims, issuer, authorized party.
+
+    Concepts: Authentication, Security
+    """
+
     def __init__(self, settings: ServiceSettings, jwks: JwksCache | None = None) -> None:
         if not settings.jwks_url or not settings.issuer:
             raise ValueError("COGO_CLERK_JWKS_URL and COGO_CLERK_ISSUER must both be set")
@@ -190,6 +195,10 @@ class ClerkVerifier:
         return kid
 
     def claims(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:
+        """The token's claims once its signature, exp/nbf, issuer and azp check out; TokenRejected otherwise.
+
+        Concepts: Authentication
+        """
         try:
             claims = jwt.decode(
                 token,
@@ -245,7 +254,10 @@ def _unauthorized() -> HTTPException:
 async def current_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
-    """The authenticated caller; 401 for any token problem, 403 without an active organisation."""
+    """The authenticated caller; 401 for any token problem, 403 without an active organisation.
+
+    Concepts: Authentication, Multi-tenancy
+    """
     verifier: ClerkVerifier | None = getattr(request.app.state, "clerk_verifier", None)
     if verifier is None:
         raise HTTPException(503, "authentication is not configured (COGO_CLERK_JWKS_URL, COGO_CLERK_ISSUER)")

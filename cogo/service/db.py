@@ -76,7 +76,10 @@ async def tenant_queries(
 
 @asynccontextmanager
 async def tenant_transaction(pool: AsyncConnectionPool, organization_id: str) -> AsyncIterator[psycopg.AsyncConnection]:
-    """A read-only transaction in which row-level security shows only `organization_id`'s rows."""
+    """A read-only transaction in which row-level security shows only `organization_id`'s rows.
+
+    Concepts: Multi-tenancy, Authorization
+    """
     async with pool.connection() as conn, conn.transaction():
         await conn.execute(_SCOPE_SQL, (READER_ROLE, organization_id))
         yield conn
