@@ -35,8 +35,8 @@ def missing_relations(conn: psycopg.Connection) -> list[str]:
     return [name for name in (*EXPECTED_TABLES, *EXPECTED_VIEWS) if name not in present]
 
 
-def row_estimates(conn: psycopg.Connection) -> dict[str, int]:
-    """Exact counts for the expected tables (small at this stage; switch to reltuples when they are not)."""
+def row_counts(conn: psycopg.Connection) -> dict[str, int]:
+    """Exact row counts of the expected tables (for metadata and the `make run` summary)."""
     counts: dict[str, int] = {}
     for table in EXPECTED_TABLES:
         row = conn.execute(psycopg.sql.SQL("SELECT count(*) FROM {}").format(psycopg.sql.Identifier(table))).fetchone()

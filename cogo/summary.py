@@ -7,7 +7,7 @@ from rich.table import Table
 
 from cogo.config import Settings
 from cogo.graph import open_graph
-from cogo.schema_report import row_estimates
+from cogo.schema_report import row_counts
 from cogo.services import database_url
 
 
@@ -16,7 +16,7 @@ def main() -> None:
     from cogo.db.connect import connect
 
     with connect(database_url(settings)) as conn:
-        counts = row_estimates(conn)
+        counts = row_counts(conn)
     table = Table(title="cogo: what was written")
     table.add_column("table")
     table.add_column("rows", justify="right")

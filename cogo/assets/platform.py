@@ -7,7 +7,7 @@ import dagster as dg
 
 from cogo.db.migrate import migrate
 from cogo.resources import GraphResource, PostgresResource
-from cogo.schema_report import missing_relations, row_estimates
+from cogo.schema_report import missing_relations, row_counts
 
 
 @dg.asset(group_name="platform", kinds={"postgres", "neo4j"})
@@ -22,7 +22,7 @@ def platform_schema(
         store.ensure_schema()
         backend = store.backend
     with postgres.connection() as conn:
-        counts = row_estimates(conn)
+        counts = row_counts(conn)
     return dg.MaterializeResult(
         metadata={
             "migrations_applied": len(applied),
