@@ -159,3 +159,27 @@ def test_bad_secret_is_an_incomplete_pull(db: psycopg.Connection) -> None:
     with FakeClerk(state) as clerk, ClerkClient(secret_key="sk_wrong", api_url=clerk.api_url) as client:
         result = reconcile(db, client)
     assert not result.complete and "HTTP 401" in result.error and "Invalid authentication" in result.error
+
+
+def test_a_pull_that_would_delete_most_rows_is_refused_unless_allowed(db: psycopg.Connection) -> None:
+    state = directory(users=6, orgs=2)
+    with FakeClerk(state) as clerk, client_for(clerk) as client:
+        reconcile(db, client)
+    # A valid key for an empty (or the wrong) instance: the pull completes and its counts "match" at 0.
+    empty = ClerkState()
+    with FakeClerk(empty) as clerk, client_for(clerk) as client:
+        refused = reconcile(db, client)
+    assert refused.complete and refused.counts_match
+    assert refused.deletes_skipped.startswith("refused: would delete 2 of 2 organizations, 6 of 6 users")
+    assert refused.deleted == {"organization": 0, "user": 0, "membership": 0}
+    assert len(live(db, "users")) == 6 and len(live(db, "organizations")) == 2
+    # Losing a third of the users stays under the default limit (one half) and is applied ...
+    state.users = state.users[:4]
+    state.memberships = state.memberships[:4]
+    with FakeClerk(state) as clerk, client_for(clerk) as client:
+        assert reconcile(db, client).deleted == {"organization": 0, "user": 2, "membership": 2}
+    # ... and an operator who means it can allow everything.
+    with FakeClerk(empty) as clerk, client_for(clerk) as client:
+        allowed = reconcile(db, client, max_delete_fraction=1.0)
+    assert allowed.deleted == {"organization": 2, "user": 4, "membership": 4}
+    assert live(db, "users") == set()

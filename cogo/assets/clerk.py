@@ -4,9 +4,10 @@ clerk_reconciliation). Thin shells over cogo.clerk."""
 # No `from __future__ import annotations` in asset modules: Dagster inspects the real annotations.
 
 import dagster as dg
+from pydantic import Field
 
 from cogo.clerk.inbox import apply_inbox, due_events, unapplied_summary
-from cogo.clerk.reconcile import reconcile
+from cogo.clerk.reconcile import DEFAULT_MAX_DELETE_FRACTION, reconcile
 from cogo.errors import CogoError
 from cogo.resources import PostgresResource
 from cogo.resources.clerk import ClerkApiResource
@@ -76,6 +77,14 @@ def clerk_inbox_sensor(context: dg.SensorEvaluationContext, postgres: PostgresRe
     return dg.RunRequest(run_key=f"clerk-inbox:{key}", tags={"cogo/clerk_events_due": str(count)})
 
 
+class ReconcileConfig(dg.Config):
+    max_delete_fraction: float = Field(
+        default=DEFAULT_MAX_DELETE_FRACTION,
+        description="Refuse the deletes when they would remove more than this fraction of any kind's active rows "
+        "(deletes are final); 1.0 allows a pull to delete everything it no longer finds.",
+    )
+
+
 @dg.asset(
     group_name="clerk",
     kinds={"postgres"},
@@ -83,7 +92,10 @@ def clerk_inbox_sensor(context: dg.SensorEvaluationContext, postgres: PostgresRe
     retry_policy=dg.RetryPolicy(max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
 )
 def clerk_reconciliation(
-    context: dg.AssetExecutionContext, postgres: PostgresResource, clerk_api: ClerkApiResource
+    context: dg.AssetExecutionContext,
+    config: ReconcileConfig,
+    postgres: PostgresResource,
+    clerk_api: ClerkApiResource,
 ) -> dg.MaterializeResult:
     """A full pull of Clerk's organizations, users and memberships (Backend API, largest pages, 429 and
     5xx retried) through the same guarded upserts as the webhooks; then soft-deletes what Clerk no longer
@@ -93,7 +105,7 @@ def clerk_reconciliation(
         context.log.warning("CLERK_SECRET_KEY is not set: Clerk reconciliation skipped")
         return dg.MaterializeResult(metadata={"skipped": "CLERK_SECRET_KEY is not set"})
     with clerk_api.client() as client, postgres.connection(autocommit=True) as conn:
-        result = reconcile(conn, client)
+        result = reconcile(conn, client, max_delete_fraction=config.max_delete_fraction)
     metadata = {
         "complete": result.complete,
         "seen": dg.MetadataValue.json(result.seen),

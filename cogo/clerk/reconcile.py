@@ -42,8 +42,16 @@ class ReconcileResult:
         return all(self.totals.get(kind) == self.seen.get(kind) for kind in KINDS)
 
 
-def reconcile(conn: psycopg.Connection, client: ClerkClient) -> ReconcileResult:
-    """`conn` in autocommit mode; `client` entered (`with ClerkClient(...) as client`)."""
+# Deletes are soft and final (a deleted id never comes back), so a pull that would delete most of what we
+# hold (a valid key for an empty or wrong instance "matches" its own totals) is refused unless told otherwise.
+DEFAULT_MAX_DELETE_FRACTION = 0.5
+
+
+def reconcile(
+    conn: psycopg.Connection, client: ClerkClient, *, max_delete_fraction: float = DEFAULT_MAX_DELETE_FRACTION
+) -> ReconcileResult:
+    """`conn` in autocommit mode; `client` entered (`with ClerkClient(...) as client`). Deletes are refused
+    when they would remove more than `max_delete_fraction` of the active rows of any kind (1.0 allows all)."""
     if not conn.autocommit:
         raise ValueError("reconcile needs an autocommit connection")
     clock = time.monotonic()
@@ -73,6 +81,11 @@ def reconcile(conn: psycopg.Connection, client: ClerkClient) -> ReconcileResult:
         result.deletes_skipped = f"pull incomplete: {result.error}"
     elif not result.counts_match:
         result.deletes_skipped = f"counts differ from Clerk's totals: seen {result.seen}, Clerk {result.totals}"
+    elif too_many := _mass_deletes(conn, result, max_delete_fraction):
+        result.deletes_skipped = (
+            f"refused: would delete {too_many}, more than {max_delete_fraction:.0%} of the active rows; is "
+            "CLERK_SECRET_KEY the right instance? Re-run with max_delete_fraction=1.0 if Clerk really lost them"
+        )
     else:
         _delete_missing(conn, result)
     conn.execute("DROP TABLE IF EXISTS clerk_pull_seen")
@@ -140,6 +153,22 @@ def _apply_page(conn: psycopg.Connection, kind: Kind, page: Page, result: Reconc
     for change, outcome in zip(changes, batch.outcomes, strict=True):
         if outcome.status == FAILED and len(result.errors) < 20:
             result.errors.append(f"{kind} {change.id}: {outcome.error}")
+
+
+def _mass_deletes(conn: psycopg.Connection, result: ReconcileResult, max_fraction: float) -> str:
+    """'<n> of <active> <kind>s' for each kind whose deletes would exceed the fraction; '' when none does."""
+    over = []
+    for kind in KINDS:
+        active, missing = conn.execute(
+            f"""SELECT count(*), count(*) FILTER (WHERE NOT EXISTS (
+                       SELECT 1 FROM clerk_pull_seen s WHERE s.kind = %(kind)s AND s.id = t.id)
+                       AND t.updated_at < %(started)s)
+                  FROM {TABLES[kind]} t WHERE t.deleted_at IS NULL""",
+            {"kind": kind, "started": result.started_at},
+        ).fetchone()
+        if missing and missing > max_fraction * active:
+            over.append(f"{missing} of {active} {kind}s")
+    return ", ".join(over)
 
 
 def _delete_missing(conn: psycopg.Connection, result: ReconcileResult) -> None:
