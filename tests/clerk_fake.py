@@ -12,11 +12,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from svix.webhooks import Webhook
+
+from tests.local_http import JsonHandler, serving
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 API_KEY = "sk_test_cogo_local"
@@ -196,42 +197,23 @@ class FakeClerk:
 
     def __init__(self, state: ClerkState | None = None) -> None:
         self.state = state or ClerkState()
-        handler = type("Handler", (_Handler,), {"state": self.state})
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self._serving = serving(type("Handler", (_Handler,), {"state": self.state}))
+        self.api_url = ""
 
     def __enter__(self) -> FakeClerk:
-        self.thread.start()
+        self.api_url = self._serving.__enter__() + "/v1"
         return self
 
-    def __exit__(self, *_: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def __exit__(self, *exc: Any) -> None:
+        self._serving.__exit__(*exc)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     state: ClerkState
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, *_: object) -> None:
-        pass
-
-    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
     def _error(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
-        self._send(status, {"errors": [{"message": message, "long_message": message, "code": code}]}, headers)
+        self.send_json(status, {"errors": [{"message": message, "long_message": message, "code": code}]}, headers)
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
@@ -256,7 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._error(429, "too_many_requests", "Too many requests", fault.headers)
             return self._error(fault.status, "internal_clerk_error", "Something went wrong", fault.headers)
         if path == "/users/count":
-            return self._send(200, {"object": "total_count", "total_count": len(state.users)})
+            return self.send_json(200, {"object": "total_count", "total_count": len(state.users)})
         lists = {"/users": state.users, "/organizations": state.organizations}
         lists["/organization_memberships"] = state.memberships
         if path not in lists:
@@ -266,8 +248,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(422, "form_param_value_invalid", "limit must be between 1 and 500")
         items = lists[path][offset : offset + limit]
         if path == "/users":
-            return self._send(200, items)  # GET /users answers a bare array
-        return self._send(200, {"data": items, "total_count": len(lists[path])})
+            return self.send_json(200, items)  # GET /users answers a bare array
+        return self.send_json(200, {"data": items, "total_count": len(lists[path])})
 
 
 def now_ms() -> int:

@@ -10,10 +10,11 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import numpy as np
+
+from tests.local_http import JsonHandler, serving
 
 
 def fake_vector(text: str, dims: int) -> list[float]:
@@ -31,7 +32,7 @@ class EmbeddingsServer:
         self.lock = threading.Lock()
         self.url = ""
 
-    def handle(self, handler: BaseHTTPRequestHandler) -> None:
+    def handle(self, handler: JsonHandler) -> None:
         length = int(handler.headers.get("Content-Length", 0))
         body = json.loads(handler.rfile.read(length) or b"{}")
         with self.lock:
@@ -53,19 +54,10 @@ class EmbeddingsServer:
         usage = {"prompt_tokens": sum(len(t.split()) for t in inputs), "total_tokens": 0}
         self._reply(handler, 200, {"object": "list", "data": data[::-1], "model": body["model"], "usage": usage})
 
-    def _reply(
-        self, handler: BaseHTTPRequestHandler, status: int, payload: dict, headers: dict[str, str] | None = None
-    ) -> None:
+    def _reply(self, handler: JsonHandler, status: int, payload: dict, headers: dict[str, str] | None = None) -> None:
         with self.lock:
             self.statuses.append(status)
-        raw = json.dumps(payload).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(raw)))
-        for k, v in (headers or {}).items():
-            handler.send_header(k, v)
-        handler.end_headers()
-        handler.wfile.write(raw)
+        handler.send_json(status, payload, headers)
 
     @property
     def embedding_requests(self) -> int:
@@ -76,19 +68,10 @@ class EmbeddingsServer:
 def embeddings_server(dims: int = 64) -> Iterator[EmbeddingsServer]:
     server = EmbeddingsServer(dims)
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
             server.handle(self)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(Handler) as base_url:
+        server.url = f"{base_url}/v1"
         yield server
-    finally:
-        httpd.shutdown()
-        httpd.server_close()

@@ -8,13 +8,11 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +25,7 @@ from psycopg.types.json import Jsonb
 
 from cogo.config import Settings
 from cogo.service.app import create_app
+from tests.local_http import JsonHandler, serving
 
 ISSUER = "https://clerk.cogo.test"
 APP_ORIGIN = "https://app.cogo.test"
@@ -60,35 +59,22 @@ class JwksServer:
     def __init__(self) -> None:
         self.keys: list[dict[str, Any]] = []
         self.fetches = 0
+        self.url = ""
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 server.fetches += 1
-                body = json.dumps({"keys": server.keys}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                self.send_json(200, {"keys": server.keys})
 
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_port}/.well-known/jwks.json"
+        self._serving = serving(Handler)
 
     def __enter__(self) -> JwksServer:
-        self._thread.start()
+        self.url = self._serving.__enter__() + "/.well-known/jwks.json"
         return self
 
-    def __exit__(self, *_: Any) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
+    def __exit__(self, *exc: Any) -> None:
+        self._serving.__exit__(*exc)
 
 
 def claims_v2(user: str, org: str | None, *, role: str = "admin", **overrides: Any) -> dict[str, Any]:

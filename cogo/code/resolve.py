@@ -184,13 +184,8 @@ class Index:
             return Resolved("module", module)
         head = f"{module}.{rest[0]}"
         if head in self.symbols and self.symbols[head].parent is None:
-            target = head
-            for name in rest[1:]:
-                member = self.member(target, name)
-                if member is None:
-                    return None
-                target = member
-            return Resolved(self.symbols[target].kind, target)
+            target = self.walk_members(head, rest[1:])
+            return None if target is None else Resolved(self.symbols[target].kind, target)
         if depth < MAX_DEPTH:
             bound = self.bindings(module).get(rest[0])
             if bound is not None and bound != dotted:
@@ -200,16 +195,22 @@ class Index:
                 return found
         return None
 
+    def walk_members(self, target: str, names: list[str]) -> str | None:
+        """`target.a.b…` through class members (inherited ones included); None when a member is missing."""
+        for name in names:
+            member = self.member(target, name)
+            if member is None:
+                return None
+            target = member
+        return target
+
     def resolve_in_module(self, module: str, parts: list[str]) -> tuple[Resolved, str] | None:
         """A dotted name as written at a module's top level: its own definitions, then its imports."""
         head = f"{module}.{parts[0]}"
         if head in self.symbols and self.symbols[head].parent is None:
-            target = head
-            for name in parts[1:]:
-                member = self.member(target, name)
-                if member is None:
-                    return None
-                target = member
+            target = self.walk_members(head, parts[1:])
+            if target is None:
+                return None
             return Resolved(self.symbols[target].kind, target), "scope" if len(parts) == 1 else "class_attr"
         bound = self.bindings(module).get(parts[0])
         if bound is not None:
