@@ -54,6 +54,11 @@ def test_up_twice_down_up_keeps_the_data(home: Path) -> None:
     urls = exported(run_cogo(env, "env").stdout)
     assert urls["COGO_HOME"] == str(home) and urls["DAGSTER_HOME"] == str(home / "dagster")
     assert (home / "dagster" / "dagster.yaml").exists()
+    # Dagster's storage: its own database on the same server, named with the driver dagster-postgres needs.
+    assert urls["COGO_DAGSTER_DATABASE_URL"].startswith("postgresql+psycopg2://")
+    dagster_db = urls["COGO_DAGSTER_DATABASE_URL"].replace("postgresql+psycopg2://", "postgresql://")
+    with psycopg.connect(dagster_db) as conn:
+        assert conn.execute("SELECT current_database()").fetchone() == ("dagster",)
     with psycopg.connect(urls["COGO_DATABASE_URL"], autocommit=True) as conn:
         conn.execute("INSERT INTO organizations (id, name) VALUES ('org_keep', 'Kept')")
 
