@@ -245,6 +245,18 @@ def test_reindex_on_model_change_keeps_old_vectors_answering_until_new_ones_are_
     assert conn.execute(
         "SELECT count(*) FROM pg_indexes WHERE indexname = 'embeddings_hnsw_openai_model_b'"
     ).fetchone() == (1,)
+    # Back to a model this organisation's files are already embedded with (its default index's): the new index
+    # is complete at once from the stored vectors, without a single embedding call, and model-b's go.
+    conn.execute("UPDATE agent_knowledge_sources SET embedding_model = %s", (MODEL,))
+    conn.commit()
+    requests_before = server.embedding_requests
+    reused = embed_files(conn, embedder_for, MODEL)
+    assert (reused.embed_calls, server.embedding_requests - requests_before) == (0, 0)
+    states = dict(conn.execute("SELECT model, state FROM knowledge_indexes WHERE source_id IS NOT NULL").fetchall())
+    assert states == {"openai:model-a": "retired", "openai:model-b": "retired", MODEL: "ready"}
+    assert conn.execute("SELECT DISTINCT model FROM embeddings").fetchall() == [(MODEL,)]
+    hits = search_chunks(conn, ORG, "token", 3, agent_id=AGENT, embedder_for=embedder_for)
+    assert {h.model for h in hits} == {MODEL}
 
 
 def test_assets_materialize_with_tokens_and_cost_in_metadata(

@@ -1,4 +1,5 @@
-"""[knowledge] Workspace files to searchable knowledge: file_chunks -> file_embeddings, reindex_weekly."""
+"""[knowledge] Workspace files to searchable knowledge: file_chunks -> file_embeddings, reindex_weekly; and
+conversation messages: new_messages_sensor -> message_embeddings."""
 # No `from __future__ import annotations` in asset modules: Dagster inspects the real annotations.
 
 import dagster as dg
@@ -9,6 +10,7 @@ from cogo.knowledge.chunk_stage import chunk_files
 from cogo.knowledge.chunking import CHUNKER_VERSION
 from cogo.knowledge.embed_stage import embed_files
 from cogo.knowledge.extract import DEFAULT_MAX_BYTES
+from cogo.knowledge.messages import embed_messages
 from cogo.resources import PostgresResource
 from cogo.resources.embedder import EmbedderResource
 from cogo.resources.workspace import WorkspaceResource
@@ -134,9 +136,75 @@ def knowledge_embedded(postgres: PostgresResource) -> dg.AssetCheckResult:
     )
 
 
+@dg.asset(
+    group_name="knowledge",
+    kinds={"postgres", "pgvector"},
+    pool="embeddings",
+    retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
+)
+def message_embeddings(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, embedder: EmbedderResource
+) -> dg.MaterializeResult:
+    """Conversation messages in `embeddings`, searched beside file chunks (POST /v1/search, kind 'message').
+    Each message is embedded with the default model (COGO_EMBEDDER) and, in an agent's conversation, with the
+    agent's embedding_model; long messages in token windows. Incremental: only messages without a vector for a
+    model they need; identical content reuses a stored vector. Messages that still fail are recorded in
+    message_embedding_failures. Vectors of a model no longer wanted go once the organisation's new ones are
+    complete."""
+    with postgres.connection() as conn:
+        report = embed_messages(conn, embedder.for_model, embedder.default_model())
+    by_model = {
+        model: {k: (round(v, 6) if isinstance(v, float) else v) for k, v in vars(fig).items()}
+        for model, fig in report.by_model.items()
+    }
+    context.log.info(
+        f"message_embeddings: {report.messages_embedded} messages, {report.rows_written} rows written, "
+        f"{report.embed_calls} embedding calls, {report.tokens} tokens in {report.duration_s}s"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": report.rows_written,
+            "messages_embedded": report.messages_embedded,
+            "rows_written": report.rows_written,
+            "rows_deleted": report.rows_deleted,
+            "embedding_calls": report.embed_calls,
+            "tokens": report.tokens,
+            "estimated_cost_usd": report.estimated_cost_usd,
+            "by_model": dg.MetadataValue.json(by_model),
+            "hnsw_indexes_created": ", ".join(report.hnsw_indexes_created) or "none",
+            "failed_messages": len(report.failures),
+            "failures": dg.MetadataValue.json(report.failures[:SHOWN]),
+            "duration_s": report.duration_s,
+        }
+    )
+
+
+message_embeddings_job = dg.define_asset_job(
+    "embed_messages", selection=[message_embeddings], description="Embed conversation messages not embedded yet."
+)
+
+
+@dg.sensor(
+    name="new_messages_sensor",
+    job=message_embeddings_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Requests message_embeddings when messages arrived since its cursor (the highest message id "
+    "seen); the asset finds what is missing itself, so a message committed late is picked up by a later run.",
+)
+def new_messages_sensor(context: dg.SensorEvaluationContext, postgres: PostgresResource):
+    with postgres.connection() as conn:
+        newest = conn.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]  # type: ignore[index]
+    seen = int(context.cursor or 0)
+    if newest <= seen:
+        return dg.SkipReason(f"no message after id {seen}")
+    context.update_cursor(str(newest))
+    return dg.RunRequest(run_key=f"messages:{newest}", tags={"cogo/messages_after": str(seen)})
+
+
 reindex_job = dg.define_asset_job(
     "reindex_knowledge",
-    selection=[file_chunks, file_embeddings],
+    selection=[file_chunks, file_embeddings, message_embeddings],
     description="Re-chunk and re-embed what is stale (a changed chunker version, an agent's new model or chunk "
     "size); old vectors answer until the new index is complete. What reindex_weekly runs; launch it by hand "
     "after changing agent_knowledge_sources.",
@@ -151,7 +219,8 @@ reindex_weekly = dg.ScheduleDefinition(
     description="Sundays at 02:23 UTC: rebuild knowledge indexes whose model, chunk size or chunker changed.",
 )
 
-assets = [file_chunks, file_embeddings]
+assets = [file_chunks, file_embeddings, message_embeddings]
 checks = [knowledge_embedded]
-jobs = [reindex_job]
+jobs = [reindex_job, message_embeddings_job]
 schedules = [reindex_weekly]
+sensors = [new_messages_sensor]

@@ -19,6 +19,8 @@ from psycopg.types.json import Jsonb
 
 from cogo.knowledge.chunking import (
     CHUNKER_VERSION,
+    DEFAULT_CHUNK_OVERLAP,
+    DEFAULT_CHUNK_SIZE,
     Chunk,
     TokenCounter,
     chunk_id,
@@ -61,17 +63,25 @@ def chunk_files(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     counter: TokenCounter | None = None,
+    chunker_version: str = CHUNKER_VERSION,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
 ) -> ChunkReport:
+    """`chunker_version` labels the chunker's output (extraction records, chunk ids, profiles): a file chunked
+    under another version is stale and chunked again. `chunk_size`/`chunk_overlap` are the organisations'
+    default index's (agent knowledge sources bring their own)."""
     started = time.monotonic()
     report = ChunkReport()
-    files, _ = active_files(conn, default_model)
+    files, _ = active_files(
+        conn, default_model, chunker_version=chunker_version, chunk_size=chunk_size, chunk_overlap=chunk_overlap
+    )
     extractions, have = _state(conn)
     conn.commit()
     report.files_seen = len(files)
     todo: list[tuple[ActiveFile, bool]] = []
     for f in files:
         record = extractions.get(f.id)
-        stale = record is None or record[0] != f.sha256 or record[1] != CHUNKER_VERSION
+        stale = record is None or record[0] != f.sha256 or record[1] != chunker_version
         wanted, present = f.profiles, have.get(f.id, set())
         if stale or (record and record[2] == "ok" and wanted - present) or (present - wanted):
             todo.append((f, stale))
@@ -80,7 +90,7 @@ def chunk_files(
     for i in range(0, len(todo), FILES_PER_TRANSACTION):
         with conn.transaction():
             for f, stale in todo[i : i + FILES_PER_TRANSACTION]:
-                _process(conn, root, f, stale, have.get(f.id, set()), counter, max_bytes, report)  # type: ignore[arg-type]
+                _process(conn, root, f, stale, have.get(f.id, set()), counter, max_bytes, chunker_version, report)  # type: ignore[arg-type]
     report.duration_s = round(time.monotonic() - started, 3)
     return report
 
@@ -93,6 +103,7 @@ def _process(
     present: set[str],
     counter: TokenCounter,
     max_bytes: int,
+    chunker_version: str,
     report: ChunkReport,
 ) -> None:
     wanted = f.profiles
@@ -128,7 +139,7 @@ def _process(
                 f.id,
                 f.organization_id,
                 f.sha256,
-                CHUNKER_VERSION,
+                chunker_version,
                 extraction.status,
                 extraction.extractor,
                 extraction.reason,
@@ -150,7 +161,7 @@ def _process(
             )
             segments = again.segments if again.status == "ok" else segments
         for chunk in chunk_segments(segments, size, overlap, counter):
-            rows.append(_row(f, profile, chunk))
+            rows.append(_row(f, profile, chunk, chunker_version))
             report.tokens += chunk.token_count
     with conn.cursor().copy(
         "COPY file_chunks (file_id, organization_id, chunk_profile, chunk_index, chunk_id, content, content_sha256, "
@@ -161,7 +172,7 @@ def _process(
     report.chunks_written += len(rows)
 
 
-def _row(f: ActiveFile, profile: str, chunk: Chunk) -> tuple:
+def _row(f: ActiveFile, profile: str, chunk: Chunk, chunker_version: str) -> tuple:
     # Postgres text cannot hold NUL; a stray one in extracted text is dropped.
     content = chunk.content.replace("\x00", "")
     return (
@@ -169,10 +180,10 @@ def _row(f: ActiveFile, profile: str, chunk: Chunk) -> tuple:
         f.organization_id,
         profile,
         chunk.index,
-        chunk_id(content),
+        chunk_id(content, chunker_version),
         content,
         content_sha256(content),
         Jsonb(chunk.position),
         chunk.token_count,
-        CHUNKER_VERSION,
+        chunker_version,
     )

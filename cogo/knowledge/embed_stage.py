@@ -26,7 +26,7 @@ from pgvector.psycopg import register_vector
 from psycopg.types.json import Jsonb
 
 from cogo.embed import Embedder, estimated_cost_usd
-from cogo.knowledge.chunking import CHUNKER_VERSION
+from cogo.knowledge.chunking import CHUNKER_VERSION, DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE
 from cogo.knowledge.indexes import complete_indexes, delete_retired_vectors, ensure_model_index, sync_indexes
 from cogo.knowledge.targets import active_files
 
@@ -128,9 +128,13 @@ def embed_files(
     writer: psycopg.Connection | None = None,
     slice_size: int = SLICE,
     log: Callable[[str], None] = lambda _: None,
+    chunker_version: str = CHUNKER_VERSION,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
 ) -> EmbedReport:
     """`conn` reads and keeps the bookkeeping; `writer` (a second connection) writes vectors while the next
-    slice is embedded. Without it, writes happen in line."""
+    slice is embedded. Without it, writes happen in line. `chunker_version`, `chunk_size` and `chunk_overlap`
+    must be those file_chunks ran with (see chunk_files): they name the indexes wanted."""
     started = time.monotonic()
     report = EmbedReport()
     register_vector(conn)
@@ -139,7 +143,9 @@ def embed_files(
     conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
     try:
         with conn.transaction():
-            files, targets = active_files(conn, default_model)
+            files, targets = active_files(
+                conn, default_model, chunker_version=chunker_version, chunk_size=chunk_size, chunk_overlap=chunk_overlap
+            )
             report.indexes.update(sync_indexes(conn, targets))
         _load_desired(conn, files)
         missing = [_Missing(*row) for row in conn.execute(MISSING_SQL, (MAX_EMBED_ATTEMPTS,))]
@@ -148,13 +154,13 @@ def embed_files(
         for m in missing:
             by_model.setdefault(m.model, []).append(m)
         for model, rows in by_model.items():
-            _embed_model(conn, writer or conn, embedder_for(model), rows, report, slice_size, log)
+            _embed_model(conn, writer or conn, embedder_for(model), rows, report, slice_size, chunker_version, log)
         with conn.transaction():
-            report.rows_deleted_stale = _delete_stale(conn)
+            report.rows_deleted_stale = _delete_stale(conn, chunker_version)
             remaining = conn.execute(
                 "SELECT DISTINCT organization_id, model, chunk_profile FROM (" + MISSING_SQL + ") m "
                 "UNION " + UNCHUNKED_SQL,
-                (MAX_EMBED_ATTEMPTS, CHUNKER_VERSION),
+                (MAX_EMBED_ATTEMPTS, chunker_version),
             ).fetchall()
             report.indexes.update(complete_indexes(conn, {tuple(r) for r in remaining}))
             report.rows_deleted_retired = delete_retired_vectors(conn)
@@ -201,6 +207,7 @@ def _embed_model(
     rows: list[_Missing],
     report: EmbedReport,
     slice_size: int,
+    chunker_version: str,
     log: Callable[[str], None],
 ) -> None:
     figures = report.by_model.setdefault(embedder.model, ModelFigures())
@@ -224,9 +231,13 @@ def _embed_model(
         if vectors and not dims:
             dims = len(next(iter(vectors.values())))
         if pool is None:
-            _write_slice(writer, embedder.model, dims, by_sha, vectors, failed, report)
+            _write_slice(writer, embedder.model, dims, chunker_version, by_sha, vectors, failed, report)
         else:
-            pending.append(pool.submit(_write_slice, writer, embedder.model, dims, by_sha, vectors, failed, report))
+            pending.append(
+                pool.submit(
+                    _write_slice, writer, embedder.model, dims, chunker_version, by_sha, vectors, failed, report
+                )
+            )
 
     try:
         if known:
@@ -264,6 +275,7 @@ def _write_slice(
     writer: psycopg.Connection,
     model: str,
     dims: int,
+    chunker_version: str,
     by_sha: dict[str, list[_Missing]],
     vectors: dict[str, np.ndarray],
     failed: dict[str, str],
@@ -287,7 +299,7 @@ def _write_slice(
                             r.content_sha256,
                             Jsonb(r.position),
                             r.token_count,
-                            CHUNKER_VERSION,
+                            chunker_version,
                             model,
                             dims,
                             vec,
@@ -323,7 +335,7 @@ def _write_slice(
     report.write_s += time.monotonic() - t0
 
 
-def _delete_stale(conn: psycopg.Connection) -> int:
+def _delete_stale(conn: psycopg.Connection, chunker_version: str) -> int:
     """Rows of a current (file, model, profile) whose chunk is no longer among the file's chunks (the file
     changed, its new chunks now embedded), and rows of a (file, model, profile) no target wants any more
     unless an old ready index still serves them."""
@@ -335,7 +347,7 @@ def _delete_stale(conn: psycopg.Connection) -> int:
            AND NOT EXISTS (SELECT 1 FROM file_chunks c WHERE c.file_id = e.file_id AND c.chunk_profile = e.chunk_profile
                               AND c.chunk_index = e.chunk_index AND c.chunk_id = e.chunk_id)
         """,
-        (CHUNKER_VERSION,),
+        (chunker_version,),
     ).rowcount
     unwanted = conn.execute(
         """

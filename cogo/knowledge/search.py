@@ -6,7 +6,9 @@ search by reciprocal rank fusion (RRF).
 
 Without an agent, the organisation's default index answers; with one, each of the agent's knowledge sources
 answers from its own index (its model and chunk size, restricted to the files it selects), and the lists are
-fused. An index being rebuilt keeps answering from the old one until the new one is complete. Every query
+fused. Messages (message_embeddings) answer from the default model without an agent, and from the agent's
+embedding_model and its conversations with one. An index being rebuilt keeps answering from the old one until
+the new one is complete. Every query
 is filtered by organisation inside the index scan, with pgvector's iterative scan, so k results come back
 whenever k exist, and never another organisation's row. Works under the read service's row-level security
 (role cogo_reader, read-only transaction).
@@ -25,6 +27,7 @@ from pgvector.psycopg import register_vector
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from cogo.config import Settings
 from cogo.embed import Embedder, get_embedder
 from cogo.knowledge.targets import glob_regex
 
@@ -60,6 +63,7 @@ class _Leg:
     path_regex: str | None = None
     storage_path: str | None = None
     messages: bool = False
+    agent_id: uuid.UUID | str | None = None  # messages: only the conversations of this agent
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -85,19 +89,42 @@ def _serving(conn: psycopg.Connection, organization_id: str, source_ids: list[uu
     return serving
 
 
+def _has_messages(conn: psycopg.Connection, organization_id: str, model: str, agent_id: object) -> bool:
+    return conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM embeddings WHERE organization_id = %s AND model = %s AND message_id IS NOT NULL "
+        "AND (%s::uuid IS NULL OR agent_id = %s::uuid))",
+        (organization_id, model, agent_id, agent_id),
+    ).fetchone()[0]  # type: ignore[index]
+
+
+def _message_leg(
+    conn: psycopg.Connection, organization_id: str, agent_id: uuid.UUID | str | None, models: list[str]
+) -> _Leg | None:
+    """Messages are embedded with the default model and their conversation agent's (message_embeddings): the
+    first of `models` with message vectors in this organisation (and agent) answers."""
+    for model in dict.fromkeys(models):
+        if _has_messages(conn, organization_id, model, agent_id):
+            return _Leg(model, None, messages=True, agent_id=agent_id)
+    return None
+
+
 def _legs(
-    conn: psycopg.Connection, organization_id: str, agent_id: uuid.UUID | str | None, kinds: Iterable[str] | None
+    conn: psycopg.Connection,
+    organization_id: str,
+    agent_id: uuid.UUID | str | None,
+    kinds: Iterable[str] | None,
+    default_model: str,
 ) -> list[_Leg]:
     file_kinds, messages = _kinds(kinds)
     legs: list[_Leg] = []
     if agent_id is None:
         serving = _serving(conn, organization_id, None)
-        if None in serving:
+        if None in serving and file_kinds:
             model, profile = serving[None]
-            if file_kinds:
-                legs.append(_Leg(model, profile, file_kinds))
-            if messages:
-                legs.append(_Leg(model, None, messages=True))
+            legs.append(_Leg(model, profile, file_kinds))
+        if messages:
+            leg = _message_leg(conn, organization_id, None, [*(m for m, _ in serving.values()), default_model])
+            legs += [leg] if leg else []
         return legs
     sources = conn.execute(
         "SELECT id, kind, uri, file_kinds, path_glob, embedding_model FROM agent_knowledge_sources "
@@ -114,8 +141,16 @@ def _legs(
             continue
         storage_path = (uri or "").removeprefix("workspace://").lstrip("/") if kind == "file" else None
         legs.append(_Leg(model, profile, kinds_here, glob_regex(glob) if glob else None, storage_path))
-    if messages and legs:
-        legs.append(_Leg(legs[0].model, None, messages=True))
+    if messages:
+        agent_model = conn.execute("SELECT embedding_model FROM agents WHERE id = %s", (agent_id,)).fetchone()
+        if agent_model is not None:
+            # Vectors of a model the agent has left are removed once its new ones are complete: while any
+            # remain, they answer.
+            wanted = {agent_model[0], default_model}
+            models = [m for (m,) in conn.execute("SELECT model FROM embedding_models ORDER BY created_at DESC")]
+            leaving = [m for m in models if m not in wanted]
+            leg = _message_leg(conn, organization_id, agent_id, [*leaving, agent_model[0]])
+            legs += [leg] if leg else []
     return legs
 
 
@@ -129,6 +164,9 @@ def _filters(leg: _Leg, organization_id: str) -> tuple[sql.Composable, list[Any]
     params: list[Any] = [organization_id]
     if leg.messages:
         parts.append(sql.SQL("e.message_id IS NOT NULL"))
+        if leg.agent_id is not None:
+            parts.append(sql.SQL("e.agent_id = %s::uuid"))
+            params.append(leg.agent_id)
         return sql.SQL(" AND ").join(parts), params
     parts.append(sql.SQL("e.chunk_profile = %s"))
     params.append(leg.profile)
@@ -184,8 +222,11 @@ def search_chunks(
     *,
     embedder_for: Callable[[str], Embedder] = get_embedder,
     candidates: int | None = None,
+    default_model: str | None = None,
 ) -> list[ChunkHit]:
-    """The k best chunks of `organization_id` for `query` (fused vector and full-text ranks)."""
+    """The k best chunks of `organization_id` for `query` (fused vector and full-text ranks): file chunks and
+    messages (`kinds`: 'file' or upload/generated/attachment, and 'message'; default both). `default_model`
+    (default: COGO_EMBEDDER) answers for messages when the organisation's file index does not say."""
     if k <= 0 or not query.strip():
         return []
     n = candidates or max(k * 4, 40)
@@ -196,7 +237,7 @@ def search_chunks(
             "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', %s, true)",
             (str(max(40, n)),),
         )
-        legs = _legs(conn, organization_id, agent_id, kinds)
+        legs = _legs(conn, organization_id, agent_id, kinds, default_model or Settings.from_env().embedder)
         qvecs: dict[str, np.ndarray] = {}
         scores: dict[int, float] = {}
         vranks: dict[int, int] = {}

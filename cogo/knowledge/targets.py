@@ -16,7 +16,7 @@ from functools import cache
 
 import psycopg
 
-from cogo.knowledge.chunking import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, chunk_profile
+from cogo.knowledge.chunking import CHUNKER_VERSION, DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, chunk_profile
 
 
 @cache
@@ -53,10 +53,11 @@ class IndexTarget:
     file_kinds: tuple[str, ...] = ("upload", "generated", "attachment")
     path_glob: str | None = None
     storage_path: str | None = None  # a 'file' source: exactly this file
+    chunker_version: str = CHUNKER_VERSION
 
     @property
     def profile(self) -> str:
-        return chunk_profile(self.chunk_size, self.chunk_overlap)
+        return chunk_profile(self.chunk_size, self.chunk_overlap, self.chunker_version)
 
     @property
     def key(self) -> tuple[str, uuid.UUID | None, str, str]:
@@ -93,9 +94,20 @@ class ActiveFile:
         return {(t.model, t.profile) for t in self.targets}
 
 
-def load_targets(conn: psycopg.Connection, default_model: str, organization_ids: list[str]) -> list[IndexTarget]:
+def load_targets(
+    conn: psycopg.Connection,
+    default_model: str,
+    organization_ids: list[str],
+    *,
+    chunker_version: str = CHUNKER_VERSION,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
+) -> list[IndexTarget]:
+    """Each organisation's default index (`default_model`, `chunk_size`/`chunk_overlap`) and its agents'
+    knowledge sources, all chunked by `chunker_version`."""
     targets = [
-        IndexTarget(org, None, default_model, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_OVERLAP) for org in organization_ids
+        IndexTarget(org, None, default_model, chunk_size, chunk_overlap, chunker_version=chunker_version)
+        for org in organization_ids
     ]
     rows = conn.execute(
         "SELECT s.organization_id, s.id, s.kind, s.uri, s.file_kinds, s.path_glob, s.embedding_model, s.chunk_size, "
@@ -106,14 +118,22 @@ def load_targets(conn: psycopg.Connection, default_model: str, organization_ids:
     ).fetchall()
     for org, sid, kind, uri, kinds, glob, model, size, overlap in rows:
         storage_path = (uri or "").removeprefix("workspace://").lstrip("/") if kind == "file" else None
-        targets.append(IndexTarget(org, sid, model, size, overlap, tuple(kinds), glob or None, storage_path))
+        targets.append(
+            IndexTarget(org, sid, model, size, overlap, tuple(kinds), glob or None, storage_path, chunker_version)
+        )
     return targets
 
 
 def active_files(
-    conn: psycopg.Connection, default_model: str, file_ids: list[uuid.UUID] | None = None
+    conn: psycopg.Connection,
+    default_model: str,
+    file_ids: list[uuid.UUID] | None = None,
+    *,
+    chunker_version: str = CHUNKER_VERSION,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
 ) -> tuple[list[ActiveFile], list[IndexTarget]]:
-    """Active files, each with the index targets that cover it; and every target."""
+    """Active files, each with the index targets that cover it; and every target (see load_targets)."""
     query = (
         "SELECT id, organization_id, kind, storage_path, filename, sha256, mime_type FROM files WHERE status = 'active'"
     )
@@ -123,7 +143,9 @@ def active_files(
         params = (file_ids,)
     files = [ActiveFile(*row) for row in conn.execute(query + " ORDER BY organization_id, storage_path", params)]
     orgs = sorted({f.organization_id for f in files})
-    targets = load_targets(conn, default_model, orgs)
+    targets = load_targets(
+        conn, default_model, orgs, chunker_version=chunker_version, chunk_size=chunk_size, chunk_overlap=chunk_overlap
+    )
     by_org: dict[str, list[IndexTarget]] = {}
     for t in targets:
         by_org.setdefault(t.organization_id, []).append(t)
