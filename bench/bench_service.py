@@ -85,10 +85,8 @@ def prepare_database(conversations: int) -> str:
 
 
 def start_server(url: str, env: dict[str, str], port: int, workers: int, log: Path) -> subprocess.Popen:
-    cmd = [
-        sys.executable, "-m", "uvicorn", "cogo.service.app:create_app", "--factory", "--host", "127.0.0.1",
-        "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
+    # `cogo serve` as shipped: SO_REUSEPORT workers, cogo's JSON access log on (written to `log`).
+    cmd = [sys.executable, "-m", "cogo.cli", "serve", "--port", str(port), "--workers", str(workers)]
     full_env = {**os.environ, **env, "COGO_DATABASE_URL": url}  # the embedded server's own URL
     process = subprocess.Popen(cmd, env=full_env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import socket
 import sys
 from typing import Annotated, Any
 
@@ -70,26 +69,14 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
-    """Run the read service (FastAPI under uvicorn)."""
-    import uvicorn
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            raise CogoError(f"cannot listen on {host}:{port} ({exc.strerror}): pick another with --port.") from None
+    """Run the read service (FastAPI under uvicorn; each worker has its own SO_REUSEPORT socket)."""
     from cogo.service.logging_config import service_log_config
+    from cogo.service.server import serve as serve_workers
 
-    uvicorn.run(
-        "cogo.service.app:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,  # cogo.service.access logs each request as JSON, without tokens or query strings
-        log_config=service_log_config(),
-    )
+    try:
+        serve_workers(host, port, workers, service_log_config())
+    except OSError as exc:
+        raise CogoError(f"cannot listen on {host}:{port} ({exc.strerror}): pick another with --port.") from None
 
 
 @app.command()

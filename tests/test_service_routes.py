@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from cogo.service.models import Conversation, ConversationPage, MessagePage
 from tests.service_helpers import (
     ALICE,
     BOB,
@@ -81,6 +82,31 @@ def test_conversation_cursor_pagination(client: TestClient) -> None:
     assert [c["title"] for c in first["items"]] == ["alice_private"] and first["next_cursor"]
     second = client.get("/v1/conversations", params={"limit": 1, "cursor": first["next_cursor"]}, headers=alice)
     assert titles(second) == ["alice_shared"] and second.json()["next_cursor"] is None
+
+
+def test_page_bodies_are_the_documented_schemas_with_the_stored_values(
+    client: TestClient, data: TwoTenants, db: psycopg.Connection
+) -> None:
+    """Postgres builds the page bodies as JSON; they must still be exactly the OpenAPI models' shape and values."""
+    alice = as_user(ALICE, ORG_A)
+    page = ConversationPage.model_validate(client.get("/v1/conversations", headers=alice).json())
+    stored = db.execute(
+        "SELECT id, user_id, agent_id, title, visibility, metadata, created_at, updated_at, archived_at "
+        "FROM conversations WHERE id = %s",
+        (data.alice_shared,),
+    ).fetchone()
+    shown = next(c for c in page.items if c.id == data.alice_shared)
+    assert stored is not None
+    assert shown == Conversation(**dict(zip(Conversation.model_fields, stored, strict=True)))
+    messages = MessagePage.model_validate(
+        client.get(f"/v1/conversations/{data.alice_shared}/messages", headers=alice).json()
+    )
+    first = db.execute(
+        "SELECT id, content, created_at FROM messages WHERE conversation_id = %s ORDER BY created_at, id LIMIT 1",
+        (data.alice_shared,),
+    ).fetchone()
+    assert (messages.items[0].id, messages.items[0].content, messages.items[0].created_at) == first
+    assert messages.items[0].files[0].id == data.alice_file and messages.next_cursor is None
 
 
 def test_a_bad_cursor_is_a_400(client: TestClient) -> None:

@@ -10,14 +10,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from psycopg_pool import AsyncConnectionPool
 
 from cogo.service.auth import Principal, current_principal
 from cogo.service.db import pool_of, tenant_queries
 from cogo.service.models import (
     ERROR_RESPONSES,
-    AttachedFile,
     Conversation,
     ConversationPage,
     Message,
@@ -27,6 +26,7 @@ from cogo.service.models import (
     TaskStep,
 )
 from cogo.service.pagination import decode_cursor, encode_cursor
+from cogo.service.responses import json_response
 
 router = APIRouter(prefix="/v1", tags=["conversations"], responses=ERROR_RESPONSES)
 
@@ -39,6 +39,8 @@ VISIBLE = "(c.visibility = 'shared' OR c.user_id = %(me)s)"
 CONVERSATION_COLUMNS = (
     "c.id, c.user_id, c.agent_id, c.title, c.visibility, c.metadata, c.created_at, c.updated_at, c.archived_at"
 )
+CONVERSATION_FIELDS = tuple(Conversation.model_fields)  # the same order as CONVERSATION_COLUMNS
+MESSAGE_FIELDS = tuple(Message.model_fields)  # the same order as list_messages' select list
 NOT_FOUND = "conversation not found"
 CLERK_ID = r"^[A-Za-z0-9_\-]+$"
 
@@ -67,7 +69,7 @@ async def list_conversations(
     ] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
-) -> ConversationPage:
+) -> Response:
     """Newest activity first (updated_at, then id). Shared conversations of the organization and the
     caller's own private ones."""
     params: dict[str, Any] = {"org": caller.organization_id, "me": caller.user_id, "limit": limit + 1}
@@ -86,11 +88,13 @@ async def list_conversations(
         f"SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {' AND '.join(where)} "
         "ORDER BY c.updated_at DESC, c.id DESC LIMIT %(limit)s"
     )
-    (rows,) = await tenant_queries(pool, caller.organization_id, (sql, params))
-    items = [_conversation(r) for r in rows[:limit]]
-    more = len(rows) > limit
-    return ConversationPage(
-        items=items, next_cursor=encode_cursor(items[-1].updated_at, items[-1].id) if more else None
+    (rows,) = await tenant_queries(pool, caller.organization_id, (sql, params), raw_json=True)
+    page = rows[:limit]
+    return json_response(
+        {
+            "items": [dict(zip(CONVERSATION_FIELDS, r, strict=True)) for r in page],
+            "next_cursor": encode_cursor(page[-1][7], page[-1][0]) if len(rows) > limit else None,
+        }
     )
 
 
@@ -120,7 +124,7 @@ async def list_messages(
     limit: Limit = 50,
     cursor: Cursor = None,
     order: Annotated[str, Query(pattern="^(asc|desc)$", description="asc: oldest first; desc: newest first.")] = "asc",
-) -> MessagePage:
+) -> Response:
     """A page of messages in time order, each with its attached (active) files."""
     params: dict[str, Any] = {"conv": conversation_id, "org": caller.organization_id, "limit": limit + 1}
     # The visibility test is repeated here so that the messages of a conversation the caller may not see are
@@ -148,28 +152,17 @@ async def list_messages(
         f"ORDER BY m.created_at {direction}, m.id {direction} LIMIT %(limit)s"
     )
     conversation, rows = await tenant_queries(
-        pool, caller.organization_id, _visible_conversation(conversation_id, caller), (sql, params)
+        pool, caller.organization_id, _visible_conversation(conversation_id, caller), (sql, params), raw_json=True
     )
     if not conversation:
         raise HTTPException(404, NOT_FOUND)
-    items = [
-        Message(
-            id=r[0],
-            conversation_id=r[1],
-            role=r[2],
-            user_id=r[3],
-            agent_id=r[4],
-            content=r[5],
-            content_parts=r[6],
-            token_count=r[7],
-            model=r[8],
-            created_at=r[9],
-            files=[AttachedFile(**f) for f in r[10]],
-        )
-        for r in rows[:limit]
-    ]
-    next_cursor = encode_cursor(items[-1].created_at, items[-1].id) if len(rows) > limit else None
-    return MessagePage(items=items, next_cursor=next_cursor)
+    page = rows[:limit]
+    return json_response(
+        {
+            "items": [dict(zip(MESSAGE_FIELDS, r, strict=True)) for r in page],
+            "next_cursor": encode_cursor(page[-1][9], page[-1][0]) if len(rows) > limit else None,
+        }
+    )
 
 
 tasks_router = APIRouter(prefix="/v1", tags=["tasks"], responses=ERROR_RESPONSES)

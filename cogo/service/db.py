@@ -20,6 +20,8 @@ import psycopg
 from fastapi import Request
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from cogo.service.responses import RawJsonLoader
+
 READER_ROLE = "cogo_reader"
 # One round trip: the same effect as SET LOCAL ROLE, SET LOCAL cogo.organization_id and SET TRANSACTION READ ONLY.
 _SCOPE_SQL = (
@@ -47,10 +49,14 @@ def make_pool(url: str, size: int) -> AsyncConnectionPool:
 
 
 async def tenant_queries(
-    pool: AsyncConnectionPool, organization_id: str, *statements: tuple[str, Mapping[str, Any]]
+    pool: AsyncConnectionPool,
+    organization_id: str,
+    *statements: tuple[str, Mapping[str, Any]],
+    raw_json: bool = False,
 ) -> list[list[tuple[Any, ...]]]:
     """Run `statements` (each SQL with %(name)s placeholders, and its parameters; names must not clash) in one
-    read-only, tenant-scoped transaction, in one round trip. Returns each statement's rows."""
+    read-only, tenant-scoped transaction, in one round trip. Returns each statement's rows; with `raw_json`,
+    json/jsonb values come as orjson fragments (cogo.service.responses) instead of Python objects."""
     params: dict[str, Any] = {"_cogo_role": READER_ROLE, "_cogo_org": organization_id}
     for _, p in statements:
         params.update(p)
@@ -65,6 +71,9 @@ async def tenant_queries(
     results: list[list[tuple[Any, ...]]] = []
     async with pool.connection() as conn:
         cur = conn.cursor()
+        if raw_json:
+            for type_name in ("json", "jsonb"):
+                cur.adapters.register_loader(type_name, RawJsonLoader)
         await cur.execute(text, params)
         while True:
             if cur.description is not None:

@@ -1,0 +1,112 @@
+"""`cogo serve`: uvicorn worker processes that each listen on their own SO_REUSEPORT socket.
+
+uvicorn's own `--workers` shares one listening socket, and whichever worker wakes first accepts the next
+connection: under a burst of keep-alive connections one worker can end up with most of them while the other
+idles, which shows as a long latency tail. With one socket per worker the kernel spreads connections across
+the workers evenly (by a hash of the connection), so each worker serves its share.
+
+The parent only supervises: it restarts a worker that dies and stops them all on SIGINT/SIGTERM.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import multiprocessing
+import signal
+import socket
+import time
+from multiprocessing.process import BaseProcess
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+log = logging.getLogger("cogo.service")
+
+APP = "cogo.service.app:create_app"
+BACKLOG = 2048
+RESTART_PAUSE_S = 1.0
+
+
+def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A bound, listening TCP socket; OSError (e.g. port in use) is the caller's to report."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock
+
+
+def _config(log_config: dict[str, Any] | None) -> uvicorn.Config:
+    return uvicorn.Config(
+        APP,
+        factory=True,
+        access_log=False,  # cogo.service.access logs each request as JSON, without tokens or query strings
+        log_config=log_config,
+        timeout_graceful_shutdown=10,
+    )
+
+
+class _WarmServer(uvicorn.Server):
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        # Everything loaded at startup lives as long as the process: keep it out of the collector's way, so that
+        # full collections (pauses that land in the latency tail) stay short.
+        gc.collect()
+        gc.freeze()
+
+
+def _worker(host: str, port: int, log_config: dict[str, Any] | None) -> None:
+    sock = listening_socket(host, port, reuse_port=True)
+    _WarmServer(_config(log_config)).run(sockets=[sock])
+
+
+def serve(host: str, port: int, workers: int, log_config: dict[str, Any] | None = None) -> None:
+    """Serve the read service with `workers` processes until SIGINT/SIGTERM. The port is checked here first,
+    so a port in use fails at once with OSError instead of in every worker."""
+    listening_socket(host, port, reuse_port=False).close()  # without SO_REUSEPORT: never join another server
+    if workers <= 1:
+        sock = listening_socket(host, port, reuse_port=False)
+        _WarmServer(_config(log_config)).run(sockets=[sock])
+        return
+    context = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def start() -> BaseProcess:
+        process = context.Process(target=_worker, args=(host, port, log_config), name="cogo-serve-worker")
+        process.start()
+        return process
+
+    def stop(signum: int, _: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for process in processes:
+            if process.is_alive():
+                process.terminate()  # uvicorn finishes the requests in flight, then exits
+
+    processes = [start() for _ in range(workers)]
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while not stopping:
+            for i, process in enumerate(processes):
+                if not process.is_alive() and not stopping:
+                    log.error("worker %s exited with %s; starting another", process.pid, process.exitcode)
+                    time.sleep(RESTART_PAUSE_S)
+                    processes[i] = start()
+            time.sleep(0.5)
+    finally:
+        for process in processes:
+            process.join(timeout=15)
+            if process.is_alive():
+                process.kill()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
