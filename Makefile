@@ -9,7 +9,7 @@ export COGO_WORKSPACES_DIR ?= $(CURDIR)/workspaces
 # The demo repository for the code graph: this project's own history.
 export COGO_REPOS ?= $(CURDIR)
 
-.PHONY: install run test lint neo4j up down ui serve clean
+.PHONY: install run test lint neo4j up down ui serve clean bench-tools
 
 install: $(STAMP)
 
@@ -47,6 +47,13 @@ test: install neo4j
 	$(BIN)/ruff check cogo tests $(wildcard bench)
 	@set +e; $(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5): treated as success"; rc=0; fi; exit $$rc
+
+# Benchmarks: the LlamaIndex peer (bench_knowledge) and wrk, the HTTP load generator of bench_service (which falls
+# back to an async httpx client without it, at a lower ceiling).
+bench-tools: install
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@command -v wrk >/dev/null || (command -v apt-get >/dev/null && (apt-get install -y -q wrk || sudo apt-get install -y -q wrk)) \
+		|| echo "wrk not installed: bench_service.py will use its httpx client"
 
 ui: install
 	@eval "$$($(BIN)/cogo env)" && $(BIN)/dagster dev -w workspace.yaml

@@ -90,3 +90,8 @@ def test_search_hits_carry_their_citation(client: TestClient, db: psycopg.Connec
 def test_k_and_kinds_are_honoured(client: TestClient) -> None:
     assert len(search(client, ALICE, ORG_A, k=1)) == 1
     assert search(client, ALICE, ORG_A, kinds=["file"]) == []
+
+
+def test_the_largest_k_is_served(client: TestClient) -> None:
+    # k=100 asks the index for more candidates than pgvector's hnsw.ef_search allows (1,000): capped, not a 500.
+    assert search(client, ALICE, ORG_A, k=100) == ["chunk_alice_private", "chunk_alice_shared"]

@@ -212,6 +212,10 @@ def _text_leg(conn: psycopg.Connection, leg: _Leg, organization_id: str, text: s
     return list(conn.execute(query, [text, *params, n]).fetchall())
 
 
+# pgvector refuses a larger hnsw.ef_search; iterative scans still go on past it until enough rows pass the filters.
+HNSW_MAX_EF_SEARCH = 1000
+
+
 def search_chunks(
     conn: psycopg.Connection,
     organization_id: str,
@@ -235,7 +239,7 @@ def search_chunks(
         # Filtered HNSW scans continue until enough rows pass the filter (pgvector >= 0.8).
         conn.execute(
             "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', %s, true)",
-            (str(max(40, n)),),
+            (str(min(HNSW_MAX_EF_SEARCH, max(40, n))),),
         )
         legs = _legs(conn, organization_id, agent_id, kinds, default_model or Settings.from_env().embedder)
         qvecs: dict[str, np.ndarray] = {}
