@@ -6,8 +6,9 @@ process on loopback by wrk (or, without wrk, an async httpx client), 50 concurre
 Runs on its own embedded Postgres under COGO_HOME (default here: /tmp/cogo-bench-home, set by --home) and
 loads (once) two organisations, --conversations conversations each (half shared), 5 messages each plus one conversation
 of 1,000 messages. Scenarios: conversation listing (first page of 20), message pages (50, keyset from the
-middle of the long conversation), and search when the knowledge package is present and --search-chunks
-chunks are indexed (search over 1,000,000 chunks takes a long load; off by default).
+middle of the long conversation), and with --search-url URL, `POST /v1/search` (varied queries, k=10) against a
+database of indexed chunks, e.g. the 1,000,000 that bench/bench_knowledge.py leaves behind, from a second server.
+The service is started as `cogo serve --workers N` (SO_REUSEPORT workers, JSON access log on).
 Prints requests per second and p50/p99 latency next to the targets.
 """
 
@@ -26,6 +27,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -100,7 +102,7 @@ def start_server(url: str, env: dict[str, str], port: int, workers: int, log: Pa
     raise SystemExit(f"server did not start; see {log}")
 
 
-def run_wrk(url: str, token: str, connections: int, duration: int, body: str | None) -> dict[str, float]:
+def run_wrk(url: str, token: str, connections: int, duration: int, bodies: list[str] | None) -> dict[str, float]:
     script = None
     cmd = [
         "wrk",
@@ -111,10 +113,14 @@ def run_wrk(url: str, token: str, connections: int, duration: int, body: str | N
         "-H",
         f"Authorization: Bearer {token}",
     ]
-    if body is not None:
+    if bodies:
+        # POSTs cycling through `bodies` (each wrk thread from its own starting point).
         script = Path(tempfile.mkstemp(suffix=".lua")[1])
+        table = ", ".join(json.dumps(b) for b in bodies)
         script.write_text(
-            f'wrk.method = "POST"\nwrk.body = {json.dumps(body)}\nwrk.headers["Content-Type"] = "application/json"\n'
+            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+            f"local bodies = {{{table}}}\nlocal i = math.random(#bodies)\n"
+            "request = function()\n  i = i % #bodies + 1\n  return wrk.format(nil, nil, nil, bodies[i])\nend\n"
         )
         cmd += ["-s", str(script)]
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
@@ -134,7 +140,9 @@ def run_wrk(url: str, token: str, connections: int, duration: int, body: str | N
     }
 
 
-async def run_httpx(url: str, token: str, connections: int, duration: int, body: str | None) -> dict[str, float]:
+async def run_httpx(
+    url: str, token: str, connections: int, duration: int, bodies: list[str] | None
+) -> dict[str, float]:
     latencies: list[float] = []
     errors = 0
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
@@ -142,16 +150,17 @@ async def run_httpx(url: str, token: str, connections: int, duration: int, body:
     async with httpx.AsyncClient(limits=limits, headers=headers) as client:
         end = time.perf_counter() + duration
 
-        async def worker() -> None:
+        async def worker(i: int) -> None:
             nonlocal errors
             while time.perf_counter() < end:
                 t = time.perf_counter()
-                r = await (client.post(url, content=body) if body is not None else client.get(url))
+                i += 1
+                r = await (client.post(url, content=bodies[i % len(bodies)]) if bodies else client.get(url))
                 latencies.append((time.perf_counter() - t) * 1000)
                 errors += r.status_code >= 300
 
         started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(connections)))
+        await asyncio.gather(*(worker(i) for i in range(connections)))
         elapsed = time.perf_counter() - started
     q = statistics.quantiles(latencies, n=100)
     return {"rps": len(latencies) / elapsed, "p50_ms": q[49], "p99_ms": q[98], "errors": float(errors)}
@@ -166,7 +175,14 @@ def main() -> None:
     parser.add_argument("--pool-size", type=int, default=10)
     parser.add_argument("--port", type=int, default=8931)
     parser.add_argument("--client", choices=("auto", "wrk", "httpx"), default="auto")
-    parser.add_argument("--search", action="store_true", help="also load search (needs an indexed database)")
+    parser.add_argument(
+        "--search-url",
+        help="a database with indexed chunks (bench_knowledge.py leaves one) to load POST /v1/search against",
+    )
+    parser.add_argument("--search-org", help="the organisation whose chunks are searched (default: the largest)")
+    parser.add_argument(
+        "--search-connections", default="50,8", help="comma-separated concurrency levels for the search scenario"
+    )
     parser.add_argument("--home", default="/tmp/cogo-bench-home", help="COGO_HOME for the benchmark's own Postgres")
     args = parser.parse_args()
     os.environ["COGO_HOME"] = args.home
@@ -185,8 +201,11 @@ def main() -> None:
     base = f"http://127.0.0.1:{args.port}"
     middle = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
     client = args.client if args.client != "auto" else ("wrk" if shutil.which("wrk") else "httpx")
-    log = keydir / "server.log"
-    server = start_server(url, env, args.port, args.workers, log)
+    print(
+        f"client={client} connections={args.connections} duration={args.duration}s workers={args.workers} "
+        f"pool={args.pool_size} conversations={args.conversations * len(ORGS):,} cores={os.cpu_count()}"
+    )
+    server = start_server(url, env, args.port, args.workers, keydir / "server.log")
     try:
         cursor = None
         for _ in range(5):  # a cursor from the middle of the long conversation
@@ -194,29 +213,80 @@ def main() -> None:
             response = middle.get(f"/v1/conversations/{long_conv}/messages", params=params)
             assert response.status_code == 200, response.text
             cursor = response.json()["next_cursor"]
-        scenarios: dict[str, tuple[str, str | None]] = {
-            "listing": (f"{base}/v1/conversations?limit=20", None),
-            "messages": (f"{base}/v1/conversations/{long_conv}/messages?limit=50&cursor={cursor}", None),
-        }
-        if args.search:
-            scenarios["search"] = (f"{base}/v1/search", json.dumps({"query": "refresh token rotation", "k": 10}))
-        print(
-            f"client={client} connections={args.connections} duration={args.duration}s workers={args.workers} "
-            f"pool={args.pool_size} conversations={args.conversations * len(ORGS):,} cores={os.cpu_count()}"
+        load(client, "listing", f"{base}/v1/conversations?limit=20", token, args.connections, args.duration)
+        load(
+            client,
+            "messages",
+            f"{base}/v1/conversations/{long_conv}/messages?limit=50&cursor={cursor}",
+            token,
+            args.connections,
+            args.duration,
         )
-        for name, (target_url, body) in scenarios.items():
-            if client == "wrk":
-                result = run_wrk(target_url, token, args.connections, args.duration, body)
-            else:
-                result = asyncio.run(run_httpx(target_url, token, args.connections, args.duration, body))
-            min_rps, max_p99 = TARGETS[name]
-            target = " ".join(
-                t for t in (f">= {min_rps} rps" if min_rps else "", f"p99 < {max_p99} ms" if max_p99 else "") if t
-            )
-            print(
-                f"{name:9s} {result['rps']:8.0f} rps   p50 {result['p50_ms']:6.2f} ms   p99 {result['p99_ms']:6.2f} ms"
-                f"   non-2xx {result['errors']:.0f}   target: {target or 'none'}"
-            )
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    if args.search_url:
+        bench_search(args, client, key, env, keydir)
+
+
+def load(
+    client: str, name: str, url: str, token: str, connections: int, duration: int, bodies: list[str] | None = None
+) -> None:
+    if client == "wrk":
+        result = run_wrk(url, token, connections, duration, bodies)
+    else:
+        result = asyncio.run(run_httpx(url, token, connections, duration, bodies))
+    min_rps, max_p99 = TARGETS[name]
+    target = " ".join(
+        t for t in (f">= {min_rps} rps" if min_rps else "", f"p99 < {max_p99} ms" if max_p99 else "") if t
+    )
+    print(
+        f"{name:9s} c={connections:<3d} {result['rps']:7.0f} rps   p50 {result['p50_ms']:6.2f} ms   "
+        f"p99 {result['p99_ms']:6.2f} ms   non-2xx {result['errors']:.0f}   target: {target or 'none'}"
+    )
+
+
+# Varied queries, so that neither Postgres' buffers nor anything else sees one query over and over.
+SEARCH_QUERIES = [
+    "refresh token rotation", "how is the session cache invalidated", "retry with exponential backoff",
+    "database connection pool size", "parse the configuration file", "upload a file to the workspace",
+    "rate limit exceeded error", "schedule the nightly job", "embedding model dimensions", "tenant isolation policy",
+    "delete expired conversations", "graph of function calls", "commit message task id", "markdown heading anchors",
+    "csv column types", "json schema validation", "pdf text extraction", "webhook signature verification",
+    "organization membership roles", "vector index recall", "full text search ranking", "incremental cursor state",
+    "progress bar in the terminal", "memory usage of the parser", "authentication middleware",
+    "cost estimate per token", "chunk overlap size", "language detection", "error message for corrupt input",
+    "soft delete of users", "merge commit history", "backfill partitions", "cache warm up", "http status codes",
+]  # fmt: skip
+
+
+def bench_search(args: argparse.Namespace, client: str, key: Any, env: dict[str, str], keydir: Path) -> None:
+    """POST /v1/search against a database of indexed chunks, from its own server (the service reads one database)."""
+    with psycopg.connect(args.search_url) as conn:
+        chunks, org = conn.execute(
+            "SELECT count(*), (SELECT organization_id FROM embeddings GROUP BY 1 ORDER BY count(*) DESC LIMIT 1) "
+            "FROM embeddings"
+        ).fetchone()
+        org = args.search_org or org
+        in_org = conn.execute("SELECT count(*) FROM embeddings WHERE organization_id = %s", (org,)).fetchone()[0]
+        user = conn.execute(
+            "SELECT user_id FROM organization_memberships WHERE organization_id = %s LIMIT 1", (org,)
+        ).fetchone()
+    token = devtoken.make_token(key, user[0] if user else "user_bench_search", org, ttl_s=3600)
+    print(f"search: {chunks:,} chunks in the database, {in_org:,} in organisation {org}; {len(SEARCH_QUERIES)} queries")
+    port = args.port + 1
+    server = start_server(args.search_url, env, port, args.workers, keydir / "search-server.log")
+    try:
+        bodies = [json.dumps({"query": q, "k": 10}) for q in SEARCH_QUERIES]
+        probe = httpx.post(
+            f"http://127.0.0.1:{port}/v1/search",
+            content=bodies[0],
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            timeout=60,
+        )
+        assert probe.status_code == 200 and probe.json()["hits"], probe.text
+        for connections in (int(c) for c in args.search_connections.split(",")):
+            load(client, "search", f"http://127.0.0.1:{port}/v1/search", token, connections, args.duration, bodies)
     finally:
         server.terminate()
         server.wait(timeout=30)
