@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 
 from cogo.config import Settings
@@ -213,7 +214,15 @@ def main() -> None:
             response = middle.get(f"/v1/conversations/{long_conv}/messages", params=params)
             assert response.status_code == 200, response.text
             cursor = response.json()["next_cursor"]
-        load(client, "listing", f"{base}/v1/conversations?limit=20", token, args.connections, args.duration)
+        load(
+            client,
+            "listing",
+            f"{base}/v1/conversations?limit=20",
+            token,
+            args.connections,
+            args.duration,
+            server=server,
+        )
         load(
             client,
             "messages",
@@ -221,6 +230,7 @@ def main() -> None:
             token,
             args.connections,
             args.duration,
+            server=server,
         )
     finally:
         server.terminate()
@@ -229,20 +239,51 @@ def main() -> None:
         bench_search(args, client, key, env, keydir)
 
 
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
 def load(
-    client: str, name: str, url: str, token: str, connections: int, duration: int, bodies: list[str] | None = None
+    client: str,
+    name: str,
+    url: str,
+    token: str,
+    connections: int,
+    duration: int,
+    bodies: list[str] | None = None,
+    *,
+    server: subprocess.Popen,
 ) -> None:
+    """One scenario, with the CPU time the service's workers and Postgres spent per request: the raw limit on
+    these cores is cores / (both together), whatever the client does."""
+    workers = psutil.Process(server.pid).children(recursive=True)
+    postgres = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+    before = cpu_seconds(workers), cpu_seconds(postgres)
     if client == "wrk":
         result = run_wrk(url, token, connections, duration, bodies)
     else:
         result = asyncio.run(run_httpx(url, token, connections, duration, bodies))
+    requests = result["rps"] * duration
+    py_ms = (cpu_seconds(workers) - before[0]) / requests * 1000
+    pg_ms = (cpu_seconds(postgres) - before[1]) / requests * 1000
+    cores = os.cpu_count() or 1
     min_rps, max_p99 = TARGETS[name]
     target = " ".join(
         t for t in (f">= {min_rps} rps" if min_rps else "", f"p99 < {max_p99} ms" if max_p99 else "") if t
     )
     print(
         f"{name:9s} c={connections:<3d} {result['rps']:7.0f} rps   p50 {result['p50_ms']:6.2f} ms   "
-        f"p99 {result['p99_ms']:6.2f} ms   non-2xx {result['errors']:.0f}   target: {target or 'none'}"
+        f"p99 {result['p99_ms']:6.2f} ms   non-2xx {result['errors']:.0f}   target: {target or 'none'}\n"
+        f"{'':15s} cpu per request: service {py_ms:.3f} ms + postgres {pg_ms:.3f} ms -> at most "
+        f"{cores * 1000 / (py_ms + pg_ms):,.0f} rps on {cores} cores "
+        f"(Little: {connections} connections at that rate wait >= {connections * (py_ms + pg_ms) / cores:.1f} ms)"
     )
 
 
@@ -286,7 +327,16 @@ def bench_search(args: argparse.Namespace, client: str, key: Any, env: dict[str,
         )
         assert probe.status_code == 200 and probe.json()["hits"], probe.text
         for connections in (int(c) for c in args.search_connections.split(",")):
-            load(client, "search", f"http://127.0.0.1:{port}/v1/search", token, connections, args.duration, bodies)
+            load(
+                client,
+                "search",
+                f"http://127.0.0.1:{port}/v1/search",
+                token,
+                connections,
+                args.duration,
+                bodies,
+                server=server,
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)
