@@ -3,6 +3,10 @@ directory served by the local Clerk stand-in (tests/clerk_fake.py), each next to
 
     python bench/bench_clerk.py                                  # 100,000 events; 100k users, 5k orgs, 200k memberships
     python bench/bench_clerk.py --events 20000 --users 10000 --orgs 500 --memberships 20000
+    python bench/bench_clerk.py --only reconcile --rate-limit 1000   # as a production instance's rate limit
+
+The Clerk stand-in runs in its own process, so reconcile and "fetch only" are measured against the same
+server without sharing a GIL with it.
 
 Writes to its own database (`cogo_bench_clerk` on the server of COGO_DATABASE_URL, else the embedded one
 under COGO_HOME), dropped and recreated each run. Run from the repository root (it imports tests.clerk_fake).
@@ -13,9 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cogo.clerk.api import ClerkClient
 from cogo.clerk.inbox import apply_inbox
-from cogo.clerk.reconcile import reconcile
+from cogo.clerk.reconcile import prefetched, reconcile
 from cogo.config import Settings
 from cogo.db import admin
 from cogo.db.connect import connect
@@ -43,6 +49,11 @@ from tests.clerk_fake import (
     event,
 )
 
+# Clerk's Backend API rate limit is counted per application instance over 10 seconds: 1000 requests for a
+# production instance, 100 for a development one; over it, 429 with Retry-After in seconds
+# (https://clerk.com/docs/guides/how-clerk-works/system-limits).
+RATE_WINDOW_S = 10.0
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,6 +66,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--database", default="cogo_bench_clerk")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--only", choices=("apply", "reconcile"), help="run one of the two benchmarks")
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=0,
+        help=f"Clerk stand-in admits this many requests per {RATE_WINDOW_S:.0f}s, then answers 429 with Retry-After "
+        "(Clerk documents 1000 for production instances, 100 for development ones); 0: no limit",
+    )
+    parser.add_argument("--serve-clerk", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -152,37 +171,85 @@ def directory(args: argparse.Namespace) -> ClerkState:
     return state
 
 
+@contextmanager
+def clerk_server(args: argparse.Namespace) -> Iterator[str]:
+    """The local Clerk stand-in in its own process (its JSON encoding must not share cogo's GIL, as a real
+    Clerk would not): this script re-run with --serve-clerk, which prints its URL and serves until its stdin
+    closes. Yields the API URL."""
+    command = [sys.executable, str(Path(__file__).resolve()), "--serve-clerk", *_directory_argv(args)]
+    server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline().strip()
+        if not line.startswith("http://"):
+            raise RuntimeError(f"the Clerk stand-in did not start (said {line!r})")
+        yield line
+    finally:
+        server.stdin.close()  # the server's cue to stop
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _directory_argv(args: argparse.Namespace) -> list[str]:
+    argv = ["--users", str(args.users), "--orgs", str(args.orgs), "--memberships", str(args.memberships)]
+    if args.rate_limit:
+        argv += ["--rate-limit", str(args.rate_limit)]
+    return argv
+
+
+def serve_clerk(args: argparse.Namespace) -> int:
+    """--serve-clerk: serve directory(args) until stdin closes."""
+    state = directory(args)
+    if args.rate_limit:
+        state.rate_limit = (args.rate_limit, RATE_WINDOW_S)
+    with FakeClerk(state) as clerk:
+        print(clerk.api_url, flush=True)
+        sys.stdin.read()
+    return 0
+
+
 def bench_reconcile(url: str, args: argparse.Namespace) -> None:
-    with connect(url, autocommit=True) as conn:
+    limit = f"{args.rate_limit} requests per {RATE_WINDOW_S:.0f}s" if args.rate_limit else "none"
+    print(
+        f"reconcile: {args.users:,} users, {args.orgs:,} orgs, {args.memberships:,} memberships "
+        f"(page size {args.page_size}; Clerk stand-in in its own process; rate limit: {limit})"
+    )
+    with connect(url, autocommit=True) as conn, clerk_server(args) as api_url:
         conn.execute("TRUNCATE users, organizations, organization_memberships CASCADE")
-        state = directory(args)
-        with FakeClerk(state) as clerk:
-            with ClerkClient(secret_key=API_KEY, api_url=clerk.api_url, page_size=args.page_size) as client:
-                started = time.monotonic()
-                pulled = sum(
-                    len(page.items)
-                    for kind in (client.organizations, client.users, client.memberships)
-                    for page in kind()
-                )
-                raw_s = time.monotonic() - started
-                raw_requests = client.requests_made
+        with ClerkClient(secret_key=API_KEY, api_url=api_url, page_size=args.page_size) as client:
+            started = time.monotonic()
+            pulled = 0
+            for kind in (client.organizations, client.users, client.memberships):
+                for page in prefetched(kind()):  # fetched as reconcile fetches them, nothing written
+                    pulled += len(page.items)
+            client.user_count()
+            fetch_s = time.monotonic() - started
+            fetch_requests = client.requests_made
+        pages = fetch_requests - 1 - len(client.waits)  # less /users/count and the 429s
+        print(
+            f"  fetch only (every page, decoded, nothing written): {fetch_s:.2f}s wall, {fetch_requests} requests "
+            f"({pages} pages, {len(client.waits)} answered 429), {pulled:,} objects, "
+            f"{1000 * fetch_s / max(pages, 1):.1f} ms a page"
+        )
+        if args.rate_limit:
+            rate = args.rate_limit / RATE_WINDOW_S
+            print(f"  limit: {pages + 1} requests / {rate:g} requests/s = {(pages + 1) / rate:.2f}s")
+        for label in ("into an empty directory", "again (all unchanged)"):
+            with ClerkClient(secret_key=API_KEY, api_url=api_url, page_size=args.page_size) as client:
+                result = reconcile(conn, client)
             print(
-                f"reconcile: {args.users:,} users, {args.orgs:,} orgs, {args.memberships:,} memberships "
-                f"(page size {args.page_size})"
+                f"  reconcile {label}: {result.duration_s:.2f}s wall ({result.duration_s / fetch_s:.2f}x fetch only), "
+                f"{result.requests_made} requests ({len(client.waits)} answered 429), complete={result.complete}, "
+                f"counts_match={result.counts_match}, {dict(result.counts)}, deleted={result.deleted}"
             )
-            print(f"  raw limit: fetch every page only: {raw_s:.2f}s, {raw_requests} requests, {pulled:,} objects")
-            for label in ("into an empty directory", "again (all unchanged)"):
-                with ClerkClient(secret_key=API_KEY, api_url=clerk.api_url, page_size=args.page_size) as client:
-                    result = reconcile(conn, client)
-                print(
-                    f"  reconcile {label}: {result.duration_s:.2f}s wall, {result.requests_made} requests, "
-                    f"complete={result.complete}, counts_match={result.counts_match}, {dict(result.counts)}, "
-                    f"deleted={result.deleted}"
-                )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.serve_clerk:
+        return serve_clerk(args)
     url = recreate_database(args.database)
     print(f"database: {redact(url)}")
     if args.only in (None, "apply"):

@@ -3,11 +3,17 @@ server speaking the Backend API's list endpoints, plus real Svix signatures made
 
 Shapes follow Clerk's OpenAPI spec (User, Organization, OrganizationMembership, OrganizationMemberships,
 TotalCount, ClerkErrors) and its webhook docs (envelope with data/object/type/timestamp/instance_id).
+
+The optional rate limit behaves as Clerk documents for the Backend API (https://clerk.com/docs/guides/
+how-clerk-works/system-limits, "Rate limits"): limited per application instance (secret key), 1000 requests
+per 10 seconds for production instances and 100 per 10 seconds for development ones; a limited request
+gets 429 and a Retry-After header with the number of seconds after which the block expires.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -190,6 +196,26 @@ class ClerkState:
     fail_after_requests: int | None = None  # from then on every request answers 500 (an outage)
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # (requests, window seconds), e.g. (1000, 10.0) as a production instance: a fixed window per instance
+    rate_limit: tuple[int, float] | None = None
+    rate_limited: int = 0  # requests answered 429 by the rate limit
+    _window: tuple[float, int] = (0.0, 0)  # (window start, requests admitted in it)
+
+    def admit(self) -> int | None:
+        """Count a request against the rate limit: None if admitted, else the Retry-After seconds. Hold `lock`."""
+        if self.rate_limit is None:
+            return None
+        limit, window_s = self.rate_limit
+        now = time.monotonic()
+        start, admitted = self._window
+        if now - start >= window_s:
+            start, admitted = now, 0
+        if admitted >= limit:
+            self.rate_limited += 1
+            self._window = (start, admitted)
+            return max(1, math.ceil(start + window_s - now))
+        self._window = (start, admitted + 1)
+        return None
 
 
 class FakeClerk:
@@ -229,6 +255,9 @@ class _Handler(JsonHandler):
             )
             if fault:
                 fault.times -= 1
+            retry_after = state.admit()
+        if retry_after is not None:
+            return self._error(429, "too_many_requests", "Too many requests", {"Retry-After": str(retry_after)})
         if self.headers.get("Authorization") != f"Bearer {API_KEY}":
             return self._error(401, "authentication_invalid", "Invalid authentication")
         if state.fail_after_requests is not None and number > state.fail_after_requests:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -16,10 +17,12 @@ from tests.clerk_fake import BASE_MS, SECRET, clerk_user, deleted_object, event,
 
 
 @pytest.fixture
-def client(database_url: str, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+def client(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    """The app with its lifespan running, so the route stores through the read service's connection pool."""
     monkeypatch.setenv("CLERK_WEBHOOK_SECRET", SECRET)
     settings = dataclasses.replace(Settings.from_env(), database_url=database_url)
-    return TestClient(create_app(settings))
+    with TestClient(create_app(settings)) as client:
+        yield client
 
 
 def inbox(db: psycopg.Connection) -> list[tuple]:
@@ -118,3 +121,27 @@ def test_route_is_in_the_openapi_document(client: TestClient) -> None:
     operation = client.get("/openapi.json").json()["paths"]["/webhooks/clerk"]["post"]
     assert {p["name"] for p in operation["parameters"]} >= {"svix-id", "svix-timestamp", "svix-signature"}
     assert {"200", "400", "401"} <= set(operation["responses"])
+
+
+def test_events_are_stored_through_the_services_pool(client: TestClient, db: psycopg.Connection) -> None:
+    """Under the running service the route borrows a pooled connection instead of connecting per request:
+    with the configured URL broken after startup, events are still stored."""
+    assert client.app.state.db_pool is not None
+    client.app.state.settings = dataclasses.replace(
+        client.app.state.settings, database_url="postgresql://nobody@127.0.0.1:1/nowhere"
+    )
+    for n in range(3):
+        body, headers = signed(event("user.created", clerk_user(f"user_{n}")), f"msg_{n}")
+        assert client.post("/webhooks/clerk", content=body, headers=headers).json()["status"] == "stored"
+    assert [row[0] for row in inbox(db)] == ["msg_0", "msg_1", "msg_2"]
+
+
+def test_without_the_services_lifespan_the_route_connects_itself(
+    database_url: str, db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLERK_WEBHOOK_SECRET", SECRET)
+    app = create_app(dataclasses.replace(Settings.from_env(), database_url=database_url))
+    client = TestClient(app)  # not entered: no lifespan, no pool
+    body, headers = signed(event("user.created", clerk_user("user_1")), "msg_1")
+    assert client.post("/webhooks/clerk", content=body, headers=headers).json()["status"] == "stored"
+    assert [row[0] for row in inbox(db)] == ["msg_1"]

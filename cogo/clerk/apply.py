@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 
 from cogo.clerk.records import Change, Kind
-from cogo.clerk.upserts import DELETES, UPSERTS, deleted_among
+from cogo.clerk.upserts import DELETES, UPSERTS, current_among, deleted_among
 
 # Organizations and users first so that memberships find deleted parents; deletes after upserts.
 ORDER: tuple[tuple[Kind, str], ...] = (
@@ -119,9 +119,12 @@ def apply_changes(conn: psycopg.Connection, changes: list[Change | None]) -> Bat
             continue
         if operation == "upsert":
             rows = [changes[i].row for i in indexes]
+            stale, deleted = current_among(conn, kind, rows)
+            rows = [row for row in rows if row["id"] not in stale and row["id"] not in deleted]
             done, failures = _write(conn, UPSERTS[kind], rows)
-            not_done = [changes[i].id for i in indexes if changes[i].id not in done and changes[i].id not in failures]
-            deleted = deleted_among(conn, kind, not_done)
+            written = {row["id"] for row in rows}
+            not_done = [object_id for object_id in written if object_id not in done and object_id not in failures]
+            deleted |= deleted_among(conn, kind, not_done)
         else:
             rows = [_delete_row(changes[i]) for i in indexes]
             done, failures = _write(conn, DELETES[kind], rows)

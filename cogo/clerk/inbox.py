@@ -68,18 +68,27 @@ def verify_webhook(secret: str, body: bytes, headers: Mapping[str, str]) -> Veri
     return VerifiedEvent(lowered["svix-id"], int(float(lowered["svix-timestamp"])), payload["type"], payload)
 
 
+STORE_EVENT = """
+INSERT INTO clerk_webhook_inbox (svix_id, event_type, payload, event_time, svix_timestamp)
+VALUES (%s, %s, %s, clerk_ms(%s), to_timestamp(%s))
+ON CONFLICT (svix_id) DO NOTHING
+RETURNING svix_id
+"""
+
+
+def store_params(event: VerifiedEvent) -> tuple[Any, ...]:
+    return (event.svix_id, event.event_type, Jsonb(event.payload), event.event_time_ms, event.svix_timestamp_s)
+
+
 def store_event(conn: psycopg.Connection, event: VerifiedEvent) -> bool:
     """Insert into the inbox; False when this svix-id is already there (a resend)."""
-    row = conn.execute(
-        """
-        INSERT INTO clerk_webhook_inbox (svix_id, event_type, payload, event_time, svix_timestamp)
-        VALUES (%s, %s, %s, clerk_ms(%s), to_timestamp(%s))
-        ON CONFLICT (svix_id) DO NOTHING
-        RETURNING svix_id
-        """,
-        (event.svix_id, event.event_type, Jsonb(event.payload), event.event_time_ms, event.svix_timestamp_s),
-    ).fetchone()
-    return row is not None
+    return conn.execute(STORE_EVENT, store_params(event)).fetchone() is not None
+
+
+async def store_event_async(conn: psycopg.AsyncConnection, event: VerifiedEvent) -> bool:
+    """store_event on an async connection (the read service's pool)."""
+    cursor = await conn.execute(STORE_EVENT, store_params(event))
+    return await cursor.fetchone() is not None
 
 
 @dataclass

@@ -9,9 +9,11 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
+from typing import TypeVar
 
 import psycopg
 
@@ -21,6 +23,11 @@ from cogo.clerk.records import Change, Kind, RecordError, upsert_change
 from cogo.clerk.upserts import DELETES, TABLES
 
 KINDS: tuple[Kind, ...] = ("organization", "user", "membership")
+T = TypeVar("T")
+
+
+def _same(page: Page) -> Page:
+    return page
 
 
 @dataclass
@@ -64,8 +71,8 @@ def reconcile(
             ("user", client.users()),
             ("membership", client.memberships()),
         ):
-            for page in prefetched(pages):
-                _apply_page(conn, kind, page, result)
+            for page in prefetched(pages, partial(PreparedPage.of, kind)):
+                _apply_page(conn, page, result)
                 if page.total_count is not None:
                     result.totals[kind] = page.total_count
         result.totals["user"] = client.user_count()
@@ -94,9 +101,10 @@ def reconcile(
     return result
 
 
-def prefetched(pages: Iterator[Page]) -> Iterator[Page]:
-    """Fetch the next page while the current one is written: the pull then takes about as long as the
-    slower of the two (Clerk's pages and rate limit), not their sum. Errors surface in the caller."""
+def prefetched(pages: Iterator[Page], prepare: Callable[[Page], T] = _same) -> Iterator[T]:
+    """Fetch (and `prepare`: decode into rows) the next page while the current one is written: the pull then
+    takes about as long as the slower of the two (Clerk's pages and rate limit, or Postgres), not their sum.
+    Errors surface in the caller."""
     slot: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=1)
     stop = threading.Event()  # the consumer gave up (its write failed): stop fetching
 
@@ -112,7 +120,7 @@ def prefetched(pages: Iterator[Page]) -> Iterator[Page]:
     def fetch() -> None:
         try:
             for page in pages:
-                if not hand_over(("page", page)):
+                if not hand_over(("page", prepare(page))):
                     return
             hand_over(("end", None))
         except BaseException as exc:  # handed to the consuming thread
@@ -131,28 +139,45 @@ def prefetched(pages: Iterator[Page]) -> Iterator[Page]:
         stop.set()
 
 
-def _apply_page(conn: psycopg.Connection, kind: Kind, page: Page, result: ReconcileResult) -> None:
-    changes: list[Change] = []
-    seen: list[str] = []
-    for item in page.items:
-        object_id = item.get("id") if isinstance(item, dict) else None
-        if isinstance(object_id, str):
-            seen.append(object_id)  # seen even if unusable: never deleted for being malformed
-        try:
-            changes.append(upsert_change(kind, item))
-        except (RecordError, AttributeError) as exc:
-            result.counts[FAILED] += 1
-            if len(result.errors) < 20:
-                result.errors.append(f"{kind} {object_id}: {exc}")
+@dataclass
+class PreparedPage:
+    """A page's objects as changes, built in the prefetching thread (while Postgres writes the page before)."""
+
+    kind: Kind
+    changes: list[Change]
+    seen: list[str]  # every id on the page, even an unusable object's: it is never deleted for being malformed
+    failures: list[str]
+    total_count: int | None
+
+    @classmethod
+    def of(cls, kind: Kind, page: Page) -> PreparedPage:
+        changes: list[Change] = []
+        seen: list[str] = []
+        failures: list[str] = []
+        for item in page.items:
+            object_id = item.get("id") if isinstance(item, dict) else None
+            if isinstance(object_id, str):
+                seen.append(object_id)
+            try:
+                changes.append(upsert_change(kind, item))
+            except (RecordError, AttributeError) as exc:
+                failures.append(f"{kind} {object_id}: {exc}")
+        return cls(kind, changes, seen, failures, page.total_count)
+
+
+def _apply_page(conn: psycopg.Connection, page: PreparedPage, result: ReconcileResult) -> None:
+    if page.failures:
+        result.counts[FAILED] += len(page.failures)
+        result.errors.extend(page.failures[: max(0, 20 - len(result.errors))])
     with conn.transaction():
-        batch = apply_changes(conn, changes)
+        batch = apply_changes(conn, page.changes)
         with conn.cursor().copy("COPY clerk_pull_seen (kind, id) FROM STDIN") as copy:
-            for object_id in seen:
-                copy.write_row((kind, object_id))
+            for object_id in page.seen:
+                copy.write_row((page.kind, object_id))
     result.counts.update(batch.counts)
-    for change, outcome in zip(changes, batch.outcomes, strict=True):
+    for change, outcome in zip(page.changes, batch.outcomes, strict=True):
         if outcome.status == FAILED and len(result.errors) < 20:
-            result.errors.append(f"{kind} {change.id}: {outcome.error}")
+            result.errors.append(f"{page.kind} {change.id}: {outcome.error}")
 
 
 def _mass_deletes(conn: psycopg.Connection, result: ReconcileResult, max_fraction: float) -> str:

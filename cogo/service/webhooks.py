@@ -1,18 +1,21 @@
 """POST /webhooks/clerk: verify a Clerk (Svix-signed) webhook and store it in clerk_webhook_inbox.
 
 The event is applied later by the clerk_directory asset; this route only verifies and stores, so it
-answers quickly and a resend (same svix-id) is stored once."""
+answers quickly and a resend (same svix-id) is stored once. The insert runs on the read service's
+connection pool (one autocommit INSERT, outside any tenant scope); an app started without its lifespan
+(no pool) connects per request instead."""
 
 from __future__ import annotations
 
 import os
 
+import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from cogo.clerk.inbox import VerifiedEvent, WebhookRejected, store_event, verify_webhook
+from cogo.clerk.inbox import VerifiedEvent, WebhookRejected, store_event, store_event_async, verify_webhook
 from cogo.errors import CogoError
 
 router = APIRouter(tags=["webhooks"])
@@ -37,7 +40,15 @@ def _error(status_code: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status_code)
 
 
-def _store(request: Request, event: VerifiedEvent) -> bool:
+async def _store(request: Request, event: VerifiedEvent) -> bool:
+    pool = getattr(request.app.state, "db_pool", None)
+    if pool is not None:
+        async with pool.connection() as conn:
+            return await store_event_async(conn, event)
+    return await run_in_threadpool(_store_connecting, request, event)
+
+
+def _store_connecting(request: Request, event: VerifiedEvent) -> bool:
     from cogo.db.connect import connect
     from cogo.services import database_url
 
@@ -77,9 +88,11 @@ async def clerk_webhook(request: Request) -> JSONResponse:
     except WebhookRejected as rejected:
         return _error(rejected.status_code, rejected.code, rejected.message)
     try:
-        stored = await run_in_threadpool(_store, request, event)
+        stored = await _store(request, event)
     except CogoError as exc:
         return _error(503, "unavailable", str(exc))
+    except psycopg.OperationalError as exc:  # the pool's connections are gone, or none came within its timeout
+        return _error(503, "unavailable", f"Postgres unavailable: {type(exc).__name__}")
     body_out = WebhookStored(
         status="stored" if stored else "duplicate", svix_id=event.svix_id, event_type=event.event_type
     )
