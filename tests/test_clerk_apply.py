@@ -139,10 +139,14 @@ def test_deleting_a_user_or_org_ends_their_memberships(db: psycopg.Connection) -
     apply_inbox(db)
     assert membership(db, "orgmem_1")["deleted_at"] is not None
     assert membership(db, "orgmem_2")["deleted_at"] is not None
-    # A membership of a deleted user that arrives afterwards is ended as it lands.
+    # A membership of a deleted user, or of a deleted organization, that arrives afterwards is ended as it lands.
     receive(db, event("organizationMembership.created", clerk_membership("orgmem_3", "org_1", "user_1")))
+    receive(db, event("organizationMembership.created", clerk_membership("orgmem_4", "org_2", "user_2")))
+    receive(db, event("organizationMembership.created", clerk_membership("orgmem_5", "org_1", "user_2")))
     apply_inbox(db)
     assert membership(db, "orgmem_3")["deleted_at"] is not None
+    assert membership(db, "orgmem_4")["deleted_at"] is not None
+    assert membership(db, "orgmem_5")["deleted_at"] is None  # both of its parents are live
 
 
 def test_membership_update_and_delete(db: psycopg.Connection) -> None:

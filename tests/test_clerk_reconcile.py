@@ -183,3 +183,21 @@ def test_a_pull_that_would_delete_most_rows_is_refused_unless_allowed(db: psycop
         allowed = reconcile(db, client, max_delete_fraction=1.0)
     assert allowed.deleted == {"organization": 2, "user": 4, "membership": 4}
     assert live(db, "users") == set()
+
+
+def test_an_unusable_object_fails_alone_and_is_never_deleted_for_it(db: psycopg.Connection) -> None:
+    """A user Clerk lists without updated_at is counted as failed with its reason; the rest of its page is
+    applied, and the row already stored for that id is kept (it was seen, so it is not missing)."""
+    state = directory(users=4, orgs=1)
+    with FakeClerk(state) as clerk, client_for(clerk) as client:
+        reconcile(db, client)
+    del state.users[1]["updated_at"]
+    state.users[2] = clerk_user("user_2", first_name="Grace", updated_ms=BASE_MS + 9, created_ms=BASE_MS + 2)
+    with FakeClerk(state) as clerk, client_for(clerk, page_size=2) as client:
+        result = reconcile(db, client)
+    assert result.complete and result.counts_match and result.deletes_skipped is None
+    assert result.counts["failed"] == 1 and result.counts["applied"] == 1
+    assert any("user_1" in error and "updated_at" in error for error in result.errors)
+    assert result.deleted == {"organization": 0, "user": 0, "membership": 0}
+    assert live(db, "users") == {f"user_{n}" for n in range(4)}
+    assert db.execute("SELECT first_name FROM users WHERE id = 'user_2'").fetchone() == ("Grace",)
