@@ -9,8 +9,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from cogo.code.builder import BuildOptions, build_repository
+from cogo.code.builder import BuildOptions, RepoGraphBuilder, build_repository
 from cogo.code.store import load_cursor
+from cogo.graph import ladybug_store
 from cogo.graph.base import GraphStore
 from cogo.graph.ladybug_store import LadybugStore
 from tests import code_graph_dump as dump
@@ -219,6 +220,46 @@ def test_both_backends_build_the_same_graph(
             conn.execute("DELETE FROM code_repo_cursors")
             build_repository(repo, store, conn)
     assert dump.full(ladybug_graph) == dump.full(neo4j_graph)
+
+
+def test_a_first_build_loaded_in_bulk_is_the_graph_merge_builds(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    ladybug_graph: GraphStore,
+    db: psycopg.Connection,
+    history: tuple[str, dict[str, str]],
+) -> None:
+    """A first build into an empty graph loads rows with COPY FROM (every batch here, whatever its size) and
+    writes each row once; the graph is the one row-by-row MERGE builds, in one chunk or many, and later
+    commits build on it alike."""
+    repo, steps = history
+    by_step = {step: sha for sha, step in steps.items()}
+
+    def reset() -> None:
+        db.execute("DELETE FROM code_file_facts")
+        db.execute("DELETE FROM code_repo_cursors")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(RepoGraphBuilder, "_graph_is_empty", lambda self: False)  # MERGE only, as before bulk
+        build_repository(repo, ladybug_graph, db)
+    merged = dump.full(ladybug_graph)
+    monkeypatch.setattr(ladybug_store, "COPY_MIN_NODES", 1)
+    monkeypatch.setattr(ladybug_store, "COPY_MIN_RELATIONSHIPS", 1)
+    runs = {
+        "one run": [BuildOptions()],
+        "a chunk per commit": [BuildOptions(chunk_commits=1)],
+        "then incremental": [BuildOptions(head=by_step["rename"]), BuildOptions()],
+    }
+    for name, options in runs.items():
+        reset()
+        bulk = LadybugStore(tmp_path / name.replace(" ", "-") / "graph.lbug")
+        bulk.ensure_schema()
+        try:
+            for option in options:
+                build_repository(repo, bulk, db, option)
+            assert dump.full(bulk) == merged, name
+        finally:
+            bulk.close()
 
 
 def test_a_force_push_rebuilds_the_repository_and_is_recorded(

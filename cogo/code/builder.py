@@ -30,6 +30,7 @@ from cogo.graph.base import GraphStore
 CODE_LABELS = ("CodeFile", "Function", "Class", "Commit")
 NODE_ORDER = ("Commit", "Task", "CodeFile", "Class", "Function", "Library")
 FACTS_CACHE = 4096
+PREFETCH_MIN = 8  # a commit changing more files than this has its blobs read in one batch
 
 
 @dataclass
@@ -77,13 +78,24 @@ class BuildStats:
 
 class GraphWriter:
     """Rows collected per label and relationship, deduplicated (the last row for an id wins), written in
-    batches: nodes first, then relationships."""
+    batches: nodes first, then relationships.
+
+    In bulk mode (a repository's first build, its graph empty) rows are created with the backend's bulk
+    insert instead of MERGE. The writer remembers what it wrote in this build (a fingerprint per row), so
+    a node or relationship is created once: a row identical to one already written is skipped, a changed
+    one goes through the upsert, and a relationship whose endpoint was not written goes through the upsert
+    too (which writes nothing when the endpoint does not exist, as before)."""
 
     def __init__(self, graph: GraphStore, stats: BuildStats):
         self.graph = graph
         self.stats = stats
         self.nodes: dict[str, dict[str, dict[str, Any]]] = {}
         self.rels: dict[tuple[str, str, str], dict[tuple[str, str], dict[str, Any]]] = {}
+        self.bulk = False
+        self._written: dict[str, dict[str, int]] = {}  # label -> id -> fingerprint
+        # Relationships not involving a Commit may be written again by a later chunk or the head pass;
+        # those touching a Commit are written in that commit's chunk only, so they need no memory here.
+        self._written_rels: dict[tuple[str, str, str, str, str], int] = {}
 
     def node(self, label: str, row: dict[str, Any]) -> None:
         self.nodes.setdefault(label, {})[row["id"]] = row
@@ -96,12 +108,50 @@ class GraphWriter:
         return sum(map(len, self.nodes.values())) + sum(map(len, self.rels.values()))
 
     def flush(self) -> None:
+        if self.bulk:
+            self._flush_bulk()
+            return
         for label in NODE_ORDER:
             rows = self.nodes.pop(label, {})
             if rows:
                 self.stats.nodes_written += self.graph.upsert_nodes(label, rows.values())
         for (rel_type, a, b), rows in sorted(self.rels.items()):
             self.stats.relationships_written += self.graph.upsert_relationships(rel_type, a, b, rows.values())
+        self.rels.clear()
+
+    def _flush_bulk(self) -> None:
+        graph, stats = self.graph, self.stats
+        for label in NODE_ORDER:
+            rows = self.nodes.pop(label, {})
+            written = self._written.setdefault(label, {})
+            new: list[dict[str, Any]] = []
+            changed: list[dict[str, Any]] = []
+            for node_id, row in rows.items():
+                fingerprint = hash(repr(row))
+                before = written.get(node_id)
+                if before == fingerprint:
+                    continue
+                # Library and Task nodes are shared with other repositories: they may exist already.
+                (new if before is None and label in CODE_LABELS else changed).append(row)
+                written[node_id] = fingerprint
+            stats.nodes_written += graph.insert_nodes(label, new) if new else 0
+            stats.nodes_written += graph.upsert_nodes(label, changed) if changed else 0
+        for (rel_type, a, b), rows in sorted(self.rels.items()):
+            tracked = "Commit" not in (a, b)
+            known_a, known_b = self._written.get(a, {}), self._written.get(b, {})
+            new, other = [], []
+            for (src, dst), row in rows.items():
+                key = (rel_type, a, b, src, dst)
+                fingerprint = hash(repr(row))
+                before = self._written_rels.get(key) if tracked else None
+                if before == fingerprint:
+                    continue
+                endpoints_written = src in known_a and dst in known_b
+                (new if before is None and endpoints_written else other).append(row)
+                if tracked and (before is not None or endpoints_written):
+                    self._written_rels[key] = fingerprint
+            stats.relationships_written += graph.insert_relationships(rel_type, a, b, new) if new else 0
+            stats.relationships_written += graph.upsert_relationships(rel_type, a, b, other) if other else 0
         self.rels.clear()
 
 
@@ -197,14 +247,10 @@ class RepoGraphBuilder:
                 self._cache.popitem(last=False)
         return result
 
-    def _prefetch(self, entries: list[TreeEntry]) -> None:
-        """Parse the files not in the cache with their blobs read in bulk."""
-        todo = [
-            e
-            for e in entries
-            if (e.path, e.blob) not in self._cache and e.size <= self.options.size_limit and language_of(e.path)
-        ]
-        paths = {e.blob: e.path for e in todo}
+    def _prefetch(self, files: Iterable[tuple[str, str]]) -> None:
+        """Parse the (path, blob) pairs not in the cache with their blobs read in one batch (a round trip
+        per blob to `git cat-file` would cost about as much as parsing)."""
+        paths = {blob: path for path, blob in files if (path, blob) not in self._cache and language_of(path)}
         for blob, data in self.git.read_blobs(list(paths)):
             path = paths[blob]
             result = parse_file(path, data, blob_sha=blob, size_limit=self.options.size_limit)
@@ -213,6 +259,8 @@ class RepoGraphBuilder:
                     self.stats.files_parsed += 1
                     self.stats.bytes_parsed += len(data)
                 self._cache[(path, blob)] = result
+                if len(self._cache) > FACTS_CACHE:
+                    self._cache.popitem(last=False)
 
     # -- the run --------------------------------------------------------------------------------------
 
@@ -235,6 +283,9 @@ class RepoGraphBuilder:
         if after and not self.git.is_ancestor(after, head):
             self._forget_repository(after)
             after = None
+        # A first build into an empty graph loads in bulk, and leaves its last history chunk unwritten
+        # until the head pass has added its rows (so a symbol both passes see is written once).
+        self.writer.bulk = after is None and self._graph_is_empty()
         started = time.monotonic()
         limits: dict[str, Any] = {} if after else {"max_count": options.max_commits, "since": options.since}
         for commit in self.git.log(head, after=after, **limits):
@@ -242,12 +293,20 @@ class RepoGraphBuilder:
             stats.commits += 1
             if stats.commits % options.chunk_commits == 0 or self.writer.pending > 100_000:
                 self._flush()
-        self._flush()
+        if not self.writer.bulk:
+            self._flush()
         stats.history_s = round(time.monotonic() - started, 3)
         started = time.monotonic()
         self._head(head, fresh=after is None)
         stats.head_s = round(time.monotonic() - started, 3)
         return stats
+
+    def _graph_is_empty(self) -> bool:
+        """No node of this repository in the graph (a first build, or one after a rewrite)."""
+        return not any(
+            self.graph.query(f"MATCH (n:{label}) WHERE n.repo = $repo RETURN n.id AS id LIMIT 1", {"repo": self.repo})
+            for label in CODE_LABELS
+        )
 
     def _forget_repository(self, previous: str) -> None:
         """A rewritten history: drop this repository's code nodes and start over, recorded on the cursor."""
@@ -283,6 +342,13 @@ class RepoGraphBuilder:
             },
         )
         generated: list[tuple[str, str]] = []  # (label, id) of code objects this commit added or changed
+        if len(commit.changes) > PREFETCH_MIN:
+            self._prefetch(
+                (path, blob)
+                for change in commit.changes
+                for path, blob in ((change.old_path, change.old_blob), (change.new_path, change.new_blob))
+                if path and blob
+            )
         for change in commit.changes:
             generated.extend(self._change(commit, commit_id, change))
         for task_id in commit.task_ids:
@@ -353,7 +419,7 @@ class RepoGraphBuilder:
         stored = store.stored_blobs(self.conn, repo)
         changed_paths = sorted(p for p, e in tree.items() if stored.get(p) != e.blob or p in self._touched)
         deleted = sorted(p for p in stored if p not in tree)
-        self._prefetch([tree[p] for p in changed_paths])
+        self._prefetch((p, tree[p].blob) for p in changed_paths if tree[p].size <= self.options.size_limit)
         changed = [f for p in changed_paths if (f := self.facts(p, tree[p].blob, tree[p].size)) is not None]
         changed_set = set(changed_paths)
         unchanged = [f for f in store.load_facts(self.conn, repo) if f.path in tree and f.path not in changed_set]
@@ -411,7 +477,7 @@ class RepoGraphBuilder:
                 )
         self._flush()
         with self.conn.transaction():
-            store.save_facts(self.conn, repo, changed, deleted)
+            store.save_facts(self.conn, repo, changed, deleted, first=not stored)
             store.save_cursor(self.conn, repo, stats.branch, head, stats.commits)
 
     def _delete_outgoing(self, paths: Iterable[str]) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import inspect
+import itertools
 
 import tree_sitter as ts
 
@@ -39,7 +40,8 @@ _ORDER = {"function": 0, "class": 0, "decorator": 1, "local": 2, "local_call": 3
 
 
 def _text(node: ts.Node) -> str:
-    return node.text.decode("utf-8", "replace") if node.text is not None else ""
+    text = node.text  # a new bytes object on each access
+    return text.decode("utf-8", "replace") if text is not None else ""
 
 
 def dotted(node: ts.Node) -> list[str] | None:
@@ -149,20 +151,23 @@ def parse_python(path: str, data: bytes, facts: FileFacts) -> FileFacts:
     captures = ts.QueryCursor(query("python", QUERY)).captures(root)
     facts.parse_errors = len(captures.get("error", ()))
 
-    events: list[tuple[int, int, str, ts.Node]] = []
+    # (start, capture order, sequence, name, node): the unique sequence number keeps the sort from ever
+    # comparing nodes, and lets it run without a key function.
+    events: list[tuple[int, int, int, str, ts.Node]] = []
+    sequence = itertools.count()
     for name, nodes in captures.items():
         if name == "error":
             continue
-        for node in nodes:
-            events.append((node.start_byte, _ORDER.get(name, 9), name, node))
-    events.sort(key=lambda e: (e[0], e[1]))
+        order = _ORDER.get(name, 9)
+        events.extend((node.start_byte, order, next(sequence), name, node) for node in nodes)
+    events.sort()
 
     by_qname: dict[str, Symbol] = {}
     # Open scopes: (end_byte, symbol)
     stack: list[tuple[int, Symbol]] = []
     module = facts.module
 
-    for start, _, name, node in events:
+    for start, _, _, name, node in events:
         while stack and stack[-1][0] <= start:
             stack.pop()
         scope = stack[-1][1] if stack else None

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -63,7 +64,19 @@ def load_facts(conn: psycopg.Connection, repo: str, paths: Iterable[str] | None 
     return [FileFacts.from_json(json.loads(text)) for (text,) in rows]
 
 
-def save_facts(conn: psycopg.Connection, repo: str, changed: list[FileFacts], deleted: list[str]) -> None:
+def save_facts(
+    conn: psycopg.Connection, repo: str, changed: list[FileFacts], deleted: list[str], *, first: bool = False
+) -> None:
+    """Store the facts of changed files and forget deleted ones. `first`: the repository has no rows yet
+    (its first build), so the rows are loaded with COPY instead of one upsert each."""
+    if first:
+        with (
+            conn.cursor() as cur,
+            cur.copy("COPY code_file_facts (repo, path, blob_sha, language, skipped, facts) FROM STDIN") as copy,
+        ):
+            for f in changed:
+                copy.write_row((repo, f.path, f.blob_sha, f.language, f.skipped, orjson.dumps(f.to_json()).decode()))
+        return
     if deleted:
         conn.execute("DELETE FROM code_file_facts WHERE repo = %s AND path = ANY(%s)", (repo, deleted))
     with conn.cursor() as cur:

@@ -117,6 +117,18 @@ class GraphStore(ABC):
                 total += int(result[0]["written"]) if result else 0
         return total
 
+    def insert_nodes(self, label: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Create nodes the caller knows do not exist yet (a repository's first build). A backend may load
+        them in bulk; an id that already exists is the caller's error. By default: upsert_nodes."""
+        return self.upsert_nodes(label, rows)
+
+    def insert_relationships(
+        self, rel_type: str, from_label: str, to_label: str, rows: Sequence[Mapping[str, Any]]
+    ) -> int:
+        """Create relationships the caller knows are new, between nodes it knows exist (bulk where the
+        backend can). By default: upsert_relationships."""
+        return self.upsert_relationships(rel_type, from_label, to_label, rows)
+
     def __enter__(self) -> GraphStore:
         return self
 

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import ladybug
+import pandas as pd
 
 from cogo.errors import ConfigError
 from cogo.graph.base import GraphStore, Row, normalize_datetime
-from cogo.graph.schema import NODE_PROPERTIES, REL_TYPES
+from cogo.graph.schema import NODE_PROPERTIES, REL_TYPES, check_label, check_rel
 
 INTERNAL_KEYS = {"_ID", "_LABEL", "_SRC", "_DST"}
 LOCK_WAIT_S = 60.0
+# COPY FROM costs ~70-200 ms per statement whatever its size, then ~0.02 ms a row; MERGE costs ~0.18 ms a
+# node and ~0.06 ms a relationship. Below these sizes MERGE is the faster way to create rows.
+COPY_MIN_NODES = 500
+COPY_MIN_RELATIONSHIPS = 500
 
 
 def _plain(value: Any) -> Any:
@@ -69,6 +74,7 @@ class LadybugStore(GraphStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = _open_database(self.path, read_only)
         self._conn = ladybug.Connection(self._db)
+        self._columns: dict[str, list[str]] = {}
 
     def _execute(self, cypher: str, params: Mapping[str, Any] | None) -> list[Row]:
         result = self._conn.execute(cypher, dict(params or {}))
@@ -85,6 +91,43 @@ class LadybugStore(GraphStore):
     def write(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         return self._execute(cypher, params)
 
+    def _table_columns(self, table: str) -> list[str]:
+        """The table's properties in its stored order (COPY FROM a DataFrame maps columns by position)."""
+        if table not in self._columns:
+            rows = self._execute(f"CALL table_info('{table}') RETURN *", None)
+            self._columns[table] = [row["name"] for row in sorted(rows, key=lambda r: r["property id"])]
+        return self._columns[table]
+
+    def insert_nodes(self, label: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        """COPY FROM a DataFrame: bulk loading, no MERGE. A duplicate primary key would abort the
+        process inside LadybugDB, so the caller's promise that the ids are new is what makes this safe."""
+        if len(rows) < COPY_MIN_NODES:
+            return self.upsert_nodes(label, rows)
+        props = check_label(label)
+        unknown = {k for row in rows for k in row} - {"id", *props}
+        if unknown:
+            raise ValueError(f"{label} has no properties {sorted(unknown)}; known: {sorted(props)}")
+        columns = self._table_columns(label)
+        frame = pd.DataFrame({c: [row.get(c) for row in rows] for c in columns}, columns=columns)
+        self._conn.execute(f"COPY {label} FROM $frame", {"frame": frame})
+        return len(rows)
+
+    def insert_relationships(
+        self, rel_type: str, from_label: str, to_label: str, rows: Sequence[Mapping[str, Any]]
+    ) -> int:
+        if len(rows) < COPY_MIN_RELATIONSHIPS:
+            return self.upsert_relationships(rel_type, from_label, to_label, rows)
+        rel = check_rel(rel_type, from_label, to_label)
+        unknown = {k for row in rows for k in row} - {"src", "dst", *rel.properties}
+        if unknown:
+            raise ValueError(f"{rel_type} has no properties {sorted(unknown)}; known: {sorted(rel.properties)}")
+        props = [c for c in self._table_columns(rel_type) if c in rel.properties]
+        columns = ["src", "dst", *props]
+        frame = pd.DataFrame({c: [row.get(c) for row in rows] for c in columns}, columns=columns)
+        options = f" (from='{from_label}', to='{to_label}')" if len(rel.pairs) > 1 else ""
+        self._conn.execute(f"COPY {rel_type} FROM $frame{options}", {"frame": frame})
+        return len(rows)
+
     def _existing_properties(self, table: str) -> set[str]:
         return {row["name"] for row in self._execute(f"CALL table_info('{table}') RETURN *", None)}
 
@@ -98,6 +141,7 @@ class LadybugStore(GraphStore):
             columns = "".join(f", {name} {kind}" for name, kind in rel.properties.items())
             self.write(f"CREATE REL TABLE IF NOT EXISTS {rel.name}({pairs}{columns})")
             self._add_missing_properties(rel.name, rel.properties)
+        self._columns.clear()
 
     def _add_missing_properties(self, table: str, props: Mapping[str, str]) -> None:
         """A property added to the schema after the table was created is added to the table."""
