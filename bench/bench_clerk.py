@@ -4,6 +4,7 @@ directory served by the local Clerk stand-in (tests/clerk_fake.py), each next to
     python bench/bench_clerk.py                                  # 100,000 events; 100k users, 5k orgs, 200k memberships
     python bench/bench_clerk.py --events 20000 --users 10000 --orgs 500 --memberships 20000
     python bench/bench_clerk.py --only reconcile --rate-limit 1000   # as a production instance's rate limit
+    python bench/bench_clerk.py --only reconcile --latency-ms 50     # each answer 50 ms late, as over a network
 
 The Clerk stand-in runs in its own process, so reconcile and "fetch only" are measured against the same
 server without sharing a GIL with it.
@@ -72,6 +73,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help=f"Clerk stand-in admits this many requests per {RATE_WINDOW_S:.0f}s, then answers 429 with Retry-After "
         "(Clerk documents 1000 for production instances, 100 for development ones); 0: no limit",
+    )
+    parser.add_argument(
+        "--latency-ms",
+        type=float,
+        default=0.0,
+        help="Clerk stand-in waits this long before each answer (a remote API's round trip); 0: none",
     )
     parser.add_argument("--serve-clerk", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -196,6 +203,8 @@ def _directory_argv(args: argparse.Namespace) -> list[str]:
     argv = ["--users", str(args.users), "--orgs", str(args.orgs), "--memberships", str(args.memberships)]
     if args.rate_limit:
         argv += ["--rate-limit", str(args.rate_limit)]
+    if args.latency_ms:
+        argv += ["--latency-ms", str(args.latency_ms)]
     return argv
 
 
@@ -204,6 +213,7 @@ def serve_clerk(args: argparse.Namespace) -> int:
     state = directory(args)
     if args.rate_limit:
         state.rate_limit = (args.rate_limit, RATE_WINDOW_S)
+    state.latency_s = args.latency_ms / 1000
     with FakeClerk(state) as clerk:
         print(clerk.api_url, flush=True)
         sys.stdin.read()
@@ -214,7 +224,8 @@ def bench_reconcile(url: str, args: argparse.Namespace) -> None:
     limit = f"{args.rate_limit} requests per {RATE_WINDOW_S:.0f}s" if args.rate_limit else "none"
     print(
         f"reconcile: {args.users:,} users, {args.orgs:,} orgs, {args.memberships:,} memberships "
-        f"(page size {args.page_size}; Clerk stand-in in its own process; rate limit: {limit})"
+        f"(page size {args.page_size}; Clerk stand-in in its own process; rate limit: {limit}; "
+        f"added latency: {args.latency_ms:g} ms)"
     )
     with connect(url, autocommit=True) as conn, clerk_server(args) as api_url:
         conn.execute("TRUNCATE users, organizations, organization_memberships CASCADE")
@@ -234,8 +245,18 @@ def bench_reconcile(url: str, args: argparse.Namespace) -> None:
             f"{1000 * fetch_s / max(pages, 1):.1f} ms a page"
         )
         if args.rate_limit:
+            needed = pages + 1  # the pages and /users/count, without retries
             rate = args.rate_limit / RATE_WINDOW_S
-            print(f"  limit: {pages + 1} requests / {rate:g} requests/s = {(pages + 1) / rate:.2f}s")
+            windows = (needed - 1) // args.rate_limit  # full windows waited before the last request is admitted
+            print(
+                f"  limit: {needed} requests / {rate:g} requests/s = {needed / rate:.2f}s; from a fresh window "
+                f"at least {windows * RATE_WINDOW_S:.0f}s ({args.rate_limit} admitted per {RATE_WINDOW_S:.0f}s window)"
+            )
+        elif args.latency_ms:
+            waited_s = (pages + 1) * args.latency_ms / 1000
+            print(f"  limit: {pages + 1} requests x {args.latency_ms:g} ms = {waited_s:.2f}s")
+        else:
+            print(f"  limit: {pages} pages x {1000 * fetch_s / max(pages, 1):.1f} ms a page (fetch only, above)")
         for label in ("into an empty directory", "again (all unchanged)"):
             with ClerkClient(secret_key=API_KEY, api_url=api_url, page_size=args.page_size) as client:
                 result = reconcile(conn, client)

@@ -199,6 +199,7 @@ class ClerkState:
     # (requests, window seconds), e.g. (1000, 10.0) as a production instance: a fixed window per instance
     rate_limit: tuple[int, float] | None = None
     rate_limited: int = 0  # requests answered 429 by the rate limit
+    latency_s: float = 0.0  # added before each answer, as a remote API's round trip and page assembly would
     _window: tuple[float, int] = (0.0, 0)  # (window start, requests admitted in it)
 
     def admit(self) -> int | None:
@@ -256,6 +257,8 @@ class _Handler(JsonHandler):
             if fault:
                 fault.times -= 1
             retry_after = state.admit()
+        if state.latency_s:
+            time.sleep(state.latency_s)
         if retry_after is not None:
             return self._error(429, "too_many_requests", "Too many requests", {"Retry-After": str(retry_after)})
         if self.headers.get("Authorization") != f"Bearer {API_KEY}":

@@ -23,11 +23,6 @@ from cogo.clerk.records import Change, Kind, RecordError, upsert_change
 from cogo.clerk.upserts import DELETES, TABLES
 
 KINDS: tuple[Kind, ...] = ("organization", "user", "membership")
-T = TypeVar("T")
-
-
-def _same(page: Page) -> Page:
-    return page
 
 
 @dataclass
@@ -99,6 +94,13 @@ def reconcile(
     result.requests_made = client.requests_made
     result.duration_s = time.monotonic() - clock
     return result
+
+
+T = TypeVar("T")
+
+
+def _same(page: Page) -> Page:
+    return page
 
 
 def prefetched(pages: Iterator[Page], prepare: Callable[[Page], T] = _same) -> Iterator[T]:

@@ -85,16 +85,20 @@ INSERT INTO organization_memberships AS m (id, organization_id, user_id, role, p
                                            clerk_created_at, clerk_updated_at, deleted_at)
 SELECT i.id, i.organization_id, i.user_id, i.role, coalesce(i.permissions, '{}'),
        clerk_ms(i.created_ms), clerk_ms(i.updated_ms),
-       -- a newer membership of the same pair is live: this one was replaced (its delete is on its way)
+       -- a newer membership of the same pair is live: this one was replaced (its delete is on its way);
+       -- or its user or organization is already deleted: it ends as it lands (one primary-key probe each)
        CASE WHEN EXISTS (SELECT 1 FROM organization_memberships o
                          WHERE o.organization_id = i.organization_id AND o.user_id = i.user_id
-                           AND o.id <> i.id AND o.deleted_at IS NULL) THEN now() END
+                           AND o.id <> i.id AND o.deleted_at IS NULL)
+                 OR (SELECT u.deleted_at FROM users u WHERE u.id = i.user_id) IS NOT NULL
+                 OR (SELECT g.deleted_at FROM organizations g WHERE g.id = i.organization_id) IS NOT NULL
+            THEN now() END
 FROM input i
 ON CONFLICT (id) DO UPDATE SET
     role = EXCLUDED.role, permissions = EXCLUDED.permissions,
     clerk_created_at = EXCLUDED.clerk_created_at, clerk_updated_at = EXCLUDED.clerk_updated_at
 WHERE m.deleted_at IS NULL AND (m.clerk_updated_at IS NULL OR m.clerk_updated_at < EXCLUDED.clerk_updated_at)
-RETURNING m.id
+RETURNING m.id, m.xmax = 0  -- true for an inserted row (PostgreSQL's usual insert-or-update tell)
 """
 )
 
@@ -223,10 +227,12 @@ def upsert_memberships(conn: psycopg.Connection, rows: list[dict[str, Any]]) -> 
     if not rows:
         return set()
     conn.execute(SUPERSEDE_MEMBERSHIPS, {"rows": rows_param(rows)})
-    applied = _ids(conn, UPSERT_MEMBERSHIPS, rows)
-    if applied:  # a membership the upsert left alone was already checked when it was written
-        end_orphaned_memberships(conn, list(applied))
-    return applied
+    written = conn.execute(UPSERT_MEMBERSHIPS, {"rows": rows_param(rows)}).fetchall()
+    # Inserted rows were checked for deleted parents as they landed; an updated one is checked here.
+    updated = [membership_id for membership_id, inserted in written if not inserted]
+    if updated:
+        end_orphaned_memberships(conn, updated)
+    return {membership_id for membership_id, _ in written}
 
 
 def delete_organizations(conn: psycopg.Connection, rows: list[dict[str, Any]]) -> set[str]:
