@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cogo.code.parse import parse_file
-from cogo.code.resolve import Index, link_file
+from cogo.code.resolve import Index, link_file, module_level_calls
 
 FILES = {
     "pkg/__init__.py": "from .base import Store\nfrom . import util as u\n",
@@ -177,3 +177,79 @@ def test_a_src_layout_package_resolves_by_its_import_name() -> None:
     index = Index([f for f in facts if f is not None])
     test = next(f for f in facts if f is not None and f.path == "tests/test_core.py")
     assert link_file(index, test).calls == [("tests.test_core.test_it", "src.lib.core.work", "import", 1.0)]
+
+
+def edges_of(files: dict[str, str]) -> tuple[set[tuple[str, str, str]], set[tuple[str, str, str]]]:
+    """(caller, callee, resolution) of the functions' calls and of module-level code's calls."""
+    facts = [f for path, text in files.items() if (f := parse_file(path, text.encode())) is not None]
+    index = Index(facts)
+    functions = {(a, b, r) for f in facts for a, b, r, _ in link_file(index, f).calls}
+    modules = {(f.module, callee, r) for f in facts for callee, r in module_level_calls(index, f)}
+    return functions, modules
+
+
+def test_methods_resolve_in_python_method_resolution_order() -> None:
+    diamond = """
+class A:
+    def __init__(self):
+        pass
+
+    def func(self):
+        pass
+
+class B(A):
+    pass
+
+class C(A):
+    def func(self):
+        pass
+
+class D(B, C):
+    def run(self):
+        self.func()
+
+    def up(self):
+        super().func()
+
+class E(External, C):
+    def run(self):
+        self.func()
+        self.own()
+
+    def own(self):
+        pass
+"""
+    functions, modules = edges_of({"m.py": diamond + "d = D()\nd.func()\n", "ext.py": ""})
+    # D's MRO is D, B, C, A: C.func, not A.func (depth first would find A.func through B)
+    assert ("m.D.run", "m.C.func", "self") in functions
+    assert ("m.D.up", "m.C.func", "super") in functions
+    assert ("m", "m.C.func", "local_type") in modules and ("m", "m.A.__init__", "constructor") in modules
+    # E's first base is unknown: whatever it defines comes first, so only E's own methods resolve
+    assert ("m.E.run", "m.E.own", "self") in functions
+    assert not any(caller == "m.E.run" and callee.endswith(".func") for caller, callee, _ in functions)
+
+
+def test_a_name_the_module_assigns_is_a_variable_not_the_definition() -> None:
+    code = """
+def helper():
+    pass
+
+def other():
+    pass
+
+helper = other
+
+class Service:
+    def ping(self):
+        pass
+
+client = Service()
+
+def use():
+    helper()
+    client.ping()
+"""
+    functions, modules = edges_of({"m.py": code + "helper()\nuse()\n"})
+    assert ("m.use", "m.Service.ping", "local_type") in functions  # client = Service() once
+    assert not any(callee == "m.helper" for _, callee, _ in functions | modules)  # rebound: not guessed
+    assert ("m", "m.use", "scope") in modules and ("m", "m.Service.__init__", "constructor") not in modules

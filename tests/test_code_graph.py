@@ -229,9 +229,9 @@ def test_a_first_build_loaded_in_bulk_is_the_graph_merge_builds(
     db: psycopg.Connection,
     history: tuple[str, dict[str, str]],
 ) -> None:
-    """A first build into an empty graph loads rows with COPY FROM (every batch here, whatever its size) and
-    writes each row once; the graph is the one row-by-row MERGE builds, in one chunk or many, and later
-    commits build on it alike."""
+    """A first build into an empty graph creates rows in bulk (nodes from a DataFrame scan, relationships
+    with COPY FROM: every batch here, whatever its size) and writes each row once; the graph is the one
+    row-by-row MERGE builds, in one chunk or many, and later commits build on it alike."""
     repo, steps = history
     by_step = {step: sha for sha, step in steps.items()}
 
@@ -243,7 +243,6 @@ def test_a_first_build_loaded_in_bulk_is_the_graph_merge_builds(
         patch.setattr(RepoGraphBuilder, "_graph_is_empty", lambda self: False)  # MERGE only, as before bulk
         build_repository(repo, ladybug_graph, db)
     merged = dump.full(ladybug_graph)
-    monkeypatch.setattr(ladybug_store, "COPY_MIN_NODES", 1)
     monkeypatch.setattr(ladybug_store, "COPY_MIN_RELATIONSHIPS", 1)
     runs = {
         "one run": [BuildOptions()],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -317,12 +318,15 @@ class RepoGraphBuilder:
         self.stats.rewritten_from = previous
 
     def _flush(self) -> None:
+        self._describe_tasks()
+        self.writer.flush()
+
+    def _describe_tasks(self) -> None:
         tasks = self.writer.nodes.get("Task", {})
         if tasks:
             details = store.task_details(self.conn, list(tasks))
             for task_id, row in tasks.items():
                 row.update(details.get(task_id, {}))
-        self.writer.flush()
 
     # -- history pass ---------------------------------------------------------------------------------
 
@@ -475,10 +479,14 @@ class RepoGraphBuilder:
                     resolution=resolution,
                     confidence=confidence,
                 )
-        self._flush()
-        with self.conn.transaction():
+        self._describe_tasks()
+        # The graph is written in a thread while the facts go to Postgres: both libraries release the GIL
+        # while their database works. The cursor commits only once the graph write has succeeded.
+        with self.conn.transaction(), ThreadPoolExecutor(max_workers=1) as pool:
+            graph_written = pool.submit(self.writer.flush)
             store.save_facts(self.conn, repo, changed, deleted, first=not stored)
             store.save_cursor(self.conn, repo, stats.branch, head, stats.commits)
+            graph_written.result()
 
     def _delete_outgoing(self, paths: Iterable[str]) -> None:
         """The structure leaving these files is rewritten: drop what their last version said."""

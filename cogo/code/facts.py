@@ -69,6 +69,10 @@ class FileFacts:
     skipped: str | None = None  # "too_large" | "binary" when the file was not parsed
     imports: list[ImportRef] = field(default_factory=list)
     symbols: list[Symbol] = field(default_factory=list)
+    # Module-level code (Python): its calls, the names it binds, and those bound from a call (`x = C()`).
+    module_calls: list[list[str]] = field(default_factory=list)
+    module_names: list[str] = field(default_factory=list)
+    module_types: dict[str, list[str]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,6 +93,9 @@ class FileFacts:
                 }
                 for s in self.symbols
             ],
+            "module_calls": self.module_calls,
+            "module_names": self.module_names,
+            "module_types": self.module_types,
         }
 
     @classmethod
@@ -104,4 +111,7 @@ class FileFacts:
             skipped=data.get("skipped"),
             imports=[ImportRef(*row) for row in data.get("imports", [])],
             symbols=[Symbol(**s) for s in data.get("symbols", [])],
+            module_calls=data.get("module_calls", []),
+            module_names=data.get("module_names", []),
+            module_types=data.get("module_types", {}),
         )

@@ -222,6 +222,21 @@ def parse_python(path: str, data: bytes, facts: FileFacts) -> FileFacts:
         elif scope is None:
             if name == "import" or name == "import_from":
                 facts.imports.extend(_imports(node, node.start_point[0] + 1))
+            elif name == "call":
+                parts = dotted(node)
+                if parts and parts not in facts.module_calls:
+                    facts.module_calls.append(parts)
+            elif name == "local":
+                facts.module_names.append(_text(node))
+            elif name == "local_call":
+                parts = dotted(node)
+                target = node.parent.parent if node.parent is not None else None  # call -> assignment
+                left = target.child_by_field_name("left") if target is not None else None
+                if parts and left is not None and left.type == "identifier":
+                    # A name assigned twice from different calls has no one type.
+                    name_ = _text(left)
+                    known = facts.module_types.get(name_)
+                    facts.module_types[name_] = parts if known in (None, parts) else []
             continue
         elif name == "call":
             parts = dotted(node)
@@ -245,4 +260,6 @@ def parse_python(path: str, data: bytes, facts: FileFacts) -> FileFacts:
         symbol.local_names = sorted(set(symbol.local_names))
         symbol.references = sorted(set(symbol.references))
     facts.symbols = list(by_qname.values())
+    facts.module_names = sorted(set(facts.module_names))
+    facts.module_types = {k: v for k, v in facts.module_types.items() if v}
     return facts

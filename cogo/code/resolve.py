@@ -80,7 +80,7 @@ class Index:
         self.go_packages: dict[tuple[str, str], list[str]] = {}  # (folder, name) -> qualified names
         self._bindings: dict[str, dict[str, str]] = {}
         self._stars: dict[str, list[str]] = {}
-        self._bases: dict[str, list[str]] = {}
+        self._mro: dict[str, list[str] | None] = {}
         self.go_module: str | None = go_module
         self.java_packages: set[str] = set()
         for facts in files:
@@ -224,21 +224,31 @@ class Index:
                 return found, "star_import"
         return None
 
-    def bases(self, class_q: str) -> list[str]:
-        cached = self._bases.get(class_q)
-        if cached is not None:
-            return cached
-        self._bases[class_q] = []  # cycles stop here
+    def mro(self, class_q: str) -> list[str] | None:
+        """The class's method resolution order (C3, as Python computes it). A base that is not a class of
+        this repository (external, builtin, dynamic) stays in the order as an unknown `?...` entry: a
+        member looked up past it cannot be known. None when the bases admit no order (or form a cycle)."""
+        if class_q in self._mro:
+            return self._mro[class_q]
+        self._mro[class_q] = None  # a cycle through this class has no order
         symbol = self.symbols.get(class_q)
-        result: list[str] = []
-        if symbol is not None and symbol.bases:
-            module = self.module_of(class_q)
-            for parts in symbol.bases:
-                found = self.resolve_in_module(module, parts) if module else None
-                if found is not None and found[0].kind == "class":
-                    result.append(found[0].target)
-        self._bases[class_q] = result
-        return result
+        module = self.module_of(class_q)
+        parents: list[str] = []
+        for i, parts in enumerate(symbol.bases if symbol is not None else []):
+            found = self.resolve_in_module(module, parts) if module else None
+            if found is not None and found[0].kind == "class":
+                parents.append(found[0].target)
+            elif parts != ["object"]:
+                parents.append(f"?{class_q}#{i}")
+        sequences: list[list[str]] = []
+        for parent in parents:
+            order = [parent] if parent.startswith("?") else self.mro(parent)
+            if order is None:
+                return None
+            sequences.append(list(order))
+        merged = _c3_merge([*sequences, list(parents)])
+        self._mro[class_q] = None if merged is None else [class_q, *merged]
+        return self._mro[class_q]
 
     def is_internal_path(self, language: str, name: str) -> bool:
         """A Go import path of this repository's own module, or a Java package of its own classes."""
@@ -255,21 +265,33 @@ class Index:
                 return ".".join(parts[:i])
         return None
 
-    def member(self, class_q: str, name: str, *, skip_self: bool = False, seen: set[str] | None = None) -> str | None:
-        """A class attribute through the class and its bases, depth first in base order."""
-        seen = seen if seen is not None else set()
-        if class_q in seen or len(seen) > 50:
+    def member(self, class_q: str, name: str, *, skip_self: bool = False) -> str | None:
+        """A class attribute in the class's MRO; None when an unknown base comes before any definition."""
+        order = self.mro(class_q)
+        if order is None:
             return None
-        seen.add(class_q)
-        if not skip_self:
-            candidate = f"{class_q}.{name}"
+        for cls in order[1:] if skip_self else order:
+            if cls.startswith("?"):
+                return None
+            candidate = f"{cls}.{name}"
             if candidate in self.symbols:
                 return candidate
-        for base in self.bases(class_q):
-            found = self.member(base, name, seen=seen)
-            if found is not None:
-                return found
         return None
+
+
+def _c3_merge(sequences: list[list[str]]) -> list[str] | None:
+    result: list[str] = []
+    sequences = [seq for seq in sequences if seq]
+    while sequences:
+        for seq in sequences:
+            head = seq[0]
+            if not any(head in other[1:] for other in sequences):
+                break
+        else:
+            return None  # inconsistent hierarchy: Python would refuse the class
+        result.append(head)
+        sequences = [rest for seq in sequences if (rest := seq[1:] if seq[0] == head else seq)]
+    return result
 
 
 def _enclosing_class(index: Index, fn: Symbol, self_name: str) -> str | None:
@@ -328,10 +350,35 @@ def resolve_python_call(index: Index, facts: FileFacts, fn: Symbol, parts: list[
                     if found and index.symbols[found].kind == "function":
                         return found, "local_type"
             return None
+    return resolve_module_call(index, facts, parts)
+
+
+def resolve_module_call(index: Index, facts: FileFacts, parts: list[str]) -> tuple[str, str] | None:
+    """A name as module-level code sees it (also where a function's lookup ends). A name the module
+    assigns is a variable, whatever else it may be: a call through it resolves only as a method of the
+    class it was made from (`x = C()` once), never to a definition of the same name."""
+    head, rest = parts[0], parts[1:]
+    if head == "super()":
+        return None
+    if head in facts.module_names:
+        typed = facts.module_types.get(head)
+        if typed and len(rest) == 1 and typed[0] != head:
+            cls = index.resolve_in_module(facts.module, typed)
+            if cls is not None and cls[0].kind == "class":
+                found = index.member(cls[0].target, rest[0])
+                if found and index.symbols[found].kind == "function":
+                    return found, "local_type"
+        return None
     found = index.resolve_in_module(facts.module, parts)
     if found is None or found[0].kind in ("module", "external"):
         return None
     return _to_callable(index, found[0], found[1])
+
+
+def module_level_calls(index: Index, facts: FileFacts) -> list[tuple[str, str]]:
+    """(callee, resolution) of the calls in a Python file's module-level code. The graph has no caller
+    node for them (CALLS joins functions); the call-graph benchmark scores them."""
+    return [found for parts in facts.module_calls if (found := resolve_module_call(index, facts, parts))]
 
 
 def _resolve_js_module(index: Index, facts: FileFacts, source: str) -> str | None:
