@@ -202,3 +202,25 @@ def test_asset_and_sensor(database_url: str, conn: psycopg.Connection, server: E
     assert meta["tokens"].value > 0 and meta["failed_messages"].value == 0
     again = dg.materialize([message_embeddings], resources=resources)
     assert again.asset_materializations_for_node("message_embeddings")[0].metadata["embedding_calls"].value == 0
+
+
+def test_message_search_runs_as_the_read_services_rls_role(conn: psycopg.Connection, server: EmbeddingsServer) -> None:
+    embedder_for = embedders(server)
+    embed_messages(conn, embedder_for, MODEL)
+    conn.commit()
+    with conn.transaction():
+        conn.execute(
+            "SELECT set_config('role', 'cogo_reader', true), set_config('cogo.organization_id', %s, true), "
+            "set_config('transaction_read_only', 'on', true)",
+            (ORG,),
+        )
+        hits = search_chunks(
+            conn, ORG, "refresh tokens rotate", 5, kinds=("message",), embedder_for=embedder_for, default_model=MODEL
+        )
+        assert hits and {h.conversation_id for h in hits} <= {CONV, AGENT_CONV}
+        agent_hits = search_chunks(
+            conn, ORG, "refresh tokens", 5, AGENT, ("message",), embedder_for=embedder_for, default_model=MODEL
+        )
+        assert agent_hits and {h.conversation_id for h in agent_hits} == {AGENT_CONV}
+        # Asking for another organisation under this role sees nothing at all.
+        assert search_chunks(conn, OTHER_ORG, "refresh tokens", 5, embedder_for=embedder_for, default_model=MODEL) == []
