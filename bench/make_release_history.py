@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 
 EXACT_VERSION = re.compile(r"^\d+(\.\d+)*$")  # final releases only (no rc, dev, post)
@@ -50,15 +51,20 @@ def sdist(package: str, version: str, cache: Path) -> Path:
 
 def unpack(archive: Path, into: Path) -> dt.datetime:
     """The archive's single top folder's content into `into`; returns the newest member's time."""
-    with tarfile.open(archive) as tar:
-        members = [m for m in tar.getmembers() if m.isfile() and "/" in m.name]
-        newest = max(m.mtime for m in members)
-        with tempfile.TemporaryDirectory() as tmp:
-            tar.extractall(tmp, members=members, filter="data")
-            (top,) = Path(tmp).iterdir()
-            for entry in top.iterdir():
-                shutil.move(str(entry), into / entry.name)
-    return dt.datetime.fromtimestamp(newest, dt.UTC)
+    with tempfile.TemporaryDirectory() as tmp:
+        if archive.name.endswith(".zip"):
+            with zipfile.ZipFile(archive) as zipped:
+                zipped.extractall(tmp)
+                newest = max(dt.datetime(*info.date_time, tzinfo=dt.UTC) for info in zipped.infolist())
+        else:
+            with tarfile.open(archive) as tar:
+                members = [m for m in tar.getmembers() if m.isfile() and "/" in m.name]
+                tar.extractall(tmp, members=members, filter="data")
+                newest = dt.datetime.fromtimestamp(max(m.mtime for m in members), dt.UTC)
+        (top,) = Path(tmp).iterdir()
+        for entry in top.iterdir():
+            shutil.move(str(entry), into / entry.name)
+    return newest
 
 
 def main() -> None:
