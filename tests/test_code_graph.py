@@ -11,7 +11,6 @@ import pytest
 
 from cogo.code.builder import BuildOptions, RepoGraphBuilder, build_repository
 from cogo.code.store import load_cursor
-from cogo.graph import ladybug_store
 from cogo.graph.base import GraphStore
 from cogo.graph.ladybug_store import LadybugStore
 from tests import code_graph_dump as dump
@@ -229,9 +228,9 @@ def test_a_first_build_loaded_in_bulk_is_the_graph_merge_builds(
     db: psycopg.Connection,
     history: tuple[str, dict[str, str]],
 ) -> None:
-    """A first build into an empty graph creates rows in bulk (nodes from a DataFrame scan, relationships
-    with COPY FROM: every batch here, whatever its size) and writes each row once; the graph is the one
-    row-by-row MERGE builds, in one chunk or many, and later commits build on it alike."""
+    """A first build into an empty graph creates its rows in bulk (CREATE from a DataFrame scan) and
+    writes each row once; the graph is the one row-by-row MERGE builds, in one chunk or many, and later
+    commits build on it alike."""
     repo, steps = history
     by_step = {step: sha for sha, step in steps.items()}
 
@@ -243,7 +242,6 @@ def test_a_first_build_loaded_in_bulk_is_the_graph_merge_builds(
         patch.setattr(RepoGraphBuilder, "_graph_is_empty", lambda self: False)  # MERGE only, as before bulk
         build_repository(repo, ladybug_graph, db)
     merged = dump.full(ladybug_graph)
-    monkeypatch.setattr(ladybug_store, "COPY_MIN_RELATIONSHIPS", 1)
     runs = {
         "one run": [BuildOptions()],
         "a chunk per commit": [BuildOptions(chunk_commits=1)],

@@ -16,9 +16,6 @@ from cogo.graph.schema import NODE_PROPERTIES, REL_TYPES, check_label, check_rel
 
 INTERNAL_KEYS = {"_ID", "_LABEL", "_SRC", "_DST"}
 LOCK_WAIT_S = 60.0
-# COPY FROM costs some 25-100 ms per statement whatever its size, then ~0.02 ms a row; MERGE costs about
-# 0.06 ms a relationship. Below this size MERGE is the faster way to create relationships.
-COPY_MIN_RELATIONSHIPS = 500
 
 
 def _plain(value: Any) -> Any:
@@ -73,7 +70,6 @@ class LadybugStore(GraphStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = _open_database(self.path, read_only)
         self._conn = ladybug.Connection(self._db)
-        self._columns: dict[str, list[str]] = {}
 
     def _execute(self, cypher: str, params: Mapping[str, Any] | None) -> list[Row]:
         result = self._conn.execute(cypher, dict(params or {}))
@@ -89,13 +85,6 @@ class LadybugStore(GraphStore):
 
     def write(self, cypher: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         return self._execute(cypher, params)
-
-    def _table_columns(self, table: str) -> list[str]:
-        """The table's properties in its stored order (COPY FROM a DataFrame maps columns by position)."""
-        if table not in self._columns:
-            rows = self._execute(f"CALL table_info('{table}') RETURN *", None)
-            self._columns[table] = [row["name"] for row in sorted(rows, key=lambda r: r["property id"])]
-        return self._columns[table]
 
     def insert_nodes(self, label: str, rows: Sequence[Mapping[str, Any]]) -> int:
         """CREATE from a DataFrame scan (`LOAD FROM`): one statement, no MERGE lookups, and no fixed cost
@@ -115,18 +104,27 @@ class LadybugStore(GraphStore):
     def insert_relationships(
         self, rel_type: str, from_label: str, to_label: str, rows: Sequence[Mapping[str, Any]]
     ) -> int:
-        if len(rows) < COPY_MIN_RELATIONSHIPS:
-            return self.upsert_relationships(rel_type, from_label, to_label, rows)
+        """CREATE from a DataFrame scan, each endpoint found by its primary key (two MATCH steps: one
+        MATCH of both endpoints plans as a join of every pair). A row whose endpoint does not exist
+        writes nothing, as with MERGE."""
+        if not rows:
+            return 0
         rel = check_rel(rel_type, from_label, to_label)
         unknown = {k for row in rows for k in row} - {"src", "dst", *rel.properties}
         if unknown:
             raise ValueError(f"{rel_type} has no properties {sorted(unknown)}; known: {sorted(rel.properties)}")
-        props = [c for c in self._table_columns(rel_type) if c in rel.properties]
+        props = list(rel.properties)
         columns = ["src", "dst", *props]
         frame = pd.DataFrame({c: [row.get(c) for row in rows] for c in columns}, columns=columns)
-        options = f" (from='{from_label}', to='{to_label}')" if len(rel.pairs) > 1 else ""
-        self._conn.execute(f"COPY {rel_type} FROM $frame{options}", {"frame": frame})
-        return len(rows)
+        carried = "".join(f", `{c}`" for c in props)
+        assignments = " {" + ", ".join(f"`{c}`: `{c}`" for c in props) + "}" if props else ""
+        result = self._execute(
+            f"LOAD FROM $frame MATCH (a:{from_label} {{id: src}}) WITH a, dst{carried} "
+            f"MATCH (b:{to_label} {{id: dst}}) CREATE (a)-[r:{rel_type}{assignments}]->(b) "
+            "RETURN count(r) AS written",
+            {"frame": frame},
+        )
+        return int(result[0]["written"]) if result else 0
 
     def _existing_properties(self, table: str) -> set[str]:
         return {row["name"] for row in self._execute(f"CALL table_info('{table}') RETURN *", None)}
@@ -141,7 +139,6 @@ class LadybugStore(GraphStore):
             columns = "".join(f", {name} {kind}" for name, kind in rel.properties.items())
             self.write(f"CREATE REL TABLE IF NOT EXISTS {rel.name}({pairs}{columns})")
             self._add_missing_properties(rel.name, rel.properties)
-        self._columns.clear()
 
     def _add_missing_properties(self, table: str, props: Mapping[str, str]) -> None:
         """A property added to the schema after the table was created is added to the table."""
