@@ -22,7 +22,7 @@ QUERY = """
 (import_statement) @import
 (import_from_statement) @import_from
 (attribute object: (identifier) @reference)
-(assignment left: (identifier) @local right: (call function: (_) @local_call))
+(assignment left: (identifier) right: (call function: (_) @local_call))
 (assignment left: (identifier) @local)
 (assignment left: (pattern_list (identifier) @local))
 (assignment left: (tuple_pattern (identifier) @local))
