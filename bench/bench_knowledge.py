@@ -26,13 +26,16 @@ and a generated workspace under --workdir:
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
 import sys
+import sysconfig
 import time
 import uuid
 from pathlib import Path
@@ -47,6 +50,7 @@ from cogo.config import Settings
 from cogo.db import admin
 from cogo.db.urls import redact, with_database
 from cogo.knowledge.chunking import chunk_profile
+from cogo.knowledge.search import FILTERED_EF_SEARCH
 from cogo.services import database_url
 
 DB_NAME = "cogo_bench_knowledge"
@@ -58,14 +62,51 @@ PEER_RATIO_TARGET = 1.2
 FILES_PER_ORG = 1000  # file rows the --vectors chunks belong to, per organisation
 # Per-dimension noise on the new rows' vectors and on the queries (about 0.4 in norm).
 NOISE = 0.02
-_VOCABULARY = (
-    "robot servo motor gear supplier approval ringi budget forecast quarter revenue token refresh rotate deploy "
-    "production script sandbox review plan report handbook onboarding security holiday invoice shipment warehouse "
-    "inventory customer contract renewal price discount margin latency throughput cluster replica backup restore "
-    "migration schema index vector search embedding chunk model agent conversation workspace upload generated "
-    "attachment director manager engineer analyst market stock share dividend risk compliance audit policy"
-)
-WORDS = tuple(_VOCABULARY.split())
+# The corpus is written in real English: sentences from the docstrings and comments of the Python files installed
+# here (the standard library and site-packages). A small made-up vocabulary makes every chunk look like every
+# other one, to the embedder (vectors in one tight clump: approximate search cannot tell neighbours apart) and to
+# full-text search (every query matches most rows), which is nothing like a real workspace.
+SENTENCE_LIMIT = 300_000
+_DOCS = re.compile(r'"""(.*?)"""|\'\'\'(.*?)\'\'\'|^\s*#\s?(.*)$', re.S | re.M)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def real_sentences(cache: Path) -> list[str]:
+    """Sentences of 6-40 words, mostly letters, deduplicated and in a stable order (cached under the workdir)."""
+    if cache.exists():
+        return cache.read_text().splitlines()
+    paths = sysconfig.get_paths()
+    found: dict[str, None] = {}
+    for root in (Path(paths["stdlib"]), Path(paths["purelib"])):
+        for path in sorted(root.rglob("*.py")):
+            if len(found) >= SENTENCE_LIMIT:
+                break
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            for m in _DOCS.finditer(text):
+                block = " ".join((m.group(1) or m.group(2) or m.group(3) or "").split())
+                for candidate in _SENTENCE_END.split(block):
+                    n = len(candidate.split())
+                    if 6 <= n <= 40 and sum(c.isalpha() or c == " " for c in candidate) / len(candidate) > 0.85:
+                        found[candidate] = None
+    sentences = list(found)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text("\n".join(sentences))
+    return sentences
+
+
+SENTENCES: list[str] = []  # filled by main() before the corpus is generated
+WORDS: list[str] = []  # the corpus's most frequent words of 4+ letters (CSV items, hybrid search queries)
+
+
+def load_text_sources(workdir: Path) -> None:
+    SENTENCES[:] = real_sentences(workdir / "sentences.txt")
+    counts = collections.Counter(
+        w for s in SENTENCES[:50_000] for w in (t.strip(".,;:()[]'\"`").lower() for t in s.split()) if len(w) >= 4
+    )
+    WORDS[:] = [w for w, _ in counts.most_common(3000) if w.isalpha()]
 
 
 def fresh_database(server_url: str, name: str = DB_NAME) -> str:
@@ -81,8 +122,7 @@ def profile_for(chunk_tokens: int) -> str:
 
 
 def sentence(rng: random.Random) -> str:
-    words = [rng.choice(WORDS) for _ in range(rng.randint(8, 20))]
-    return " ".join(words).capitalize() + "."
+    return rng.choice(SENTENCES)
 
 
 def paragraph(rng: random.Random, tokens: int) -> str:
@@ -493,7 +533,7 @@ def search_figures(
         for i in range(min(50, queries)):
             t0 = time.perf_counter()
             hits = search_chunks(
-                conn, f"org_bench{i % orgs}", " ".join(random.sample(WORDS, 3)), 10, default_model=MODEL
+                conn, f"org_bench{i % orgs}", " ".join(random.sample(WORDS[:1000], 3)), 10, default_model=MODEL
             )
             hybrid.append((time.perf_counter() - t0) * 1000)
             assert len(hits) == 10
@@ -658,7 +698,12 @@ def main() -> None:
     parser.add_argument("--vectors", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=500)
     parser.add_argument("--recall-queries", type=int, default=100)
-    parser.add_argument("--ef-search", type=int, default=100, help="hnsw.ef_search for the timed vector search")
+    parser.add_argument(
+        "--ef-search",
+        type=int,
+        default=FILTERED_EF_SEARCH,
+        help="hnsw.ef_search for the timed vector search (default: what search_chunks uses)",
+    )
     parser.add_argument("--skip-peer", action="store_true")
     parser.add_argument(
         "--peer-embed-batch", type=int, default=10, help="LlamaIndex's embed_batch_size (10: LlamaIndex's default)"
@@ -673,6 +718,7 @@ def main() -> None:
     args = parser.parse_args()
 
     server_url = database_url(Settings.from_env())
+    load_text_sources(args.workdir)
     if args.search_only:
         print_search(with_database(server_url, DB_NAME), args)
         return
@@ -684,6 +730,7 @@ def main() -> None:
     url = fresh_database(server_url)
     root = args.workdir / "workspaces"
     print(f"database {DB_NAME}; workspace {root}; cores {os.cpu_count()}; chunks of {args.chunk_tokens} tokens")
+    print(f"text: {len(SENTENCES):,} distinct sentences from the docstrings and comments of installed Python files")
 
     with psycopg.connect(url) as conn:
         t0 = time.monotonic()

@@ -214,6 +214,11 @@ def _text_leg(conn: psycopg.Connection, leg: _Leg, organization_id: str, text: s
 
 # pgvector refuses a larger hnsw.ef_search; iterative scans still go on past it until enough rows pass the filters.
 HNSW_MAX_EF_SEARCH = 1000
+# Candidates the HNSW scan keeps in its first pass. The index holds every organisation's vectors and a search keeps
+# only the caller's, so the first pass must be large enough for the organisation's share of it to hold the true
+# nearest neighbours: at 40 (enough without a filter) recall@10 with one organisation in ten was about 0.9
+# (bench/bench_knowledge.py).
+FILTERED_EF_SEARCH = 400
 
 
 def search_chunks(
@@ -239,7 +244,7 @@ def search_chunks(
         # Filtered HNSW scans continue until enough rows pass the filter (pgvector >= 0.8).
         conn.execute(
             "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', %s, true)",
-            (str(min(HNSW_MAX_EF_SEARCH, max(40, n))),),
+            (str(min(HNSW_MAX_EF_SEARCH, max(FILTERED_EF_SEARCH, n))),),
         )
         legs = _legs(conn, organization_id, agent_id, kinds, default_model or Settings.from_env().embedder)
         qvecs: dict[str, np.ndarray] = {}
