@@ -85,10 +85,6 @@ def file_embeddings(
     vectors are removed. Token counts and estimated cost per model are in the metadata."""
     with postgres.connection() as conn, postgres.connection() as writer:
         report = embed_files(conn, embedder.for_model, embedder.default_model(), writer=writer, log=context.log.info)
-    by_model = {
-        model: {k: (round(v, 6) if isinstance(v, float) else v) for k, v in vars(fig).items()}
-        for model, fig in report.by_model.items()
-    }
     context.log.info(
         f"file_embeddings: {report.rows_written} rows written, {report.embed_calls} embedding calls, "
         f"{report.tokens} tokens, ~${report.estimated_cost_usd} in {report.duration_s}s"
@@ -102,7 +98,7 @@ def file_embeddings(
             "embedding_calls": report.embed_calls,
             "tokens": report.tokens,
             "estimated_cost_usd": report.estimated_cost_usd,
-            "by_model": dg.MetadataValue.json(by_model),
+            "by_model": dg.MetadataValue.json(report.model_figures()),
             "indexes": dg.MetadataValue.json(report.indexes),
             "hnsw_indexes_created": ", ".join(report.hnsw_indexes_created) or "none",
             "failed_chunks": len(report.failures),
@@ -153,10 +149,6 @@ def message_embeddings(
     complete."""
     with postgres.connection() as conn:
         report = embed_messages(conn, embedder.for_model, embedder.default_model())
-    by_model = {
-        model: {k: (round(v, 6) if isinstance(v, float) else v) for k, v in vars(fig).items()}
-        for model, fig in report.by_model.items()
-    }
     context.log.info(
         f"message_embeddings: {report.messages_embedded} messages, {report.rows_written} rows written, "
         f"{report.embed_calls} embedding calls, {report.tokens} tokens in {report.duration_s}s"
@@ -170,7 +162,7 @@ def message_embeddings(
             "embedding_calls": report.embed_calls,
             "tokens": report.tokens,
             "estimated_cost_usd": report.estimated_cost_usd,
-            "by_model": dg.MetadataValue.json(by_model),
+            "by_model": dg.MetadataValue.json(report.model_figures()),
             "hnsw_indexes_created": ", ".join(report.hnsw_indexes_created) or "none",
             "failed_messages": len(report.failures),
             "failures": dg.MetadataValue.json(report.failures[:SHOWN]),

@@ -39,6 +39,13 @@ QUERY = """
 _ORDER = {"function": 0, "class": 0, "decorator": 1, "local": 2, "local_call": 3, "call": 4, "reference": 5}
 
 
+def _assigned_name(call_callee: ts.Node) -> str | None:
+    """The plain name a call's result is assigned to (`x = C()`), from the call's callee node."""
+    target = call_callee.parent.parent if call_callee.parent is not None else None  # callee -> call -> assignment
+    left = target.child_by_field_name("left") if target is not None else None
+    return _text(left) if left is not None and left.type == "identifier" else None
+
+
 def _text(node: ts.Node) -> str:
     text = node.text  # a new bytes object on each access
     return text.decode("utf-8", "replace") if text is not None else ""
@@ -229,14 +236,11 @@ def parse_python(path: str, data: bytes, facts: FileFacts) -> FileFacts:
             elif name == "local":
                 facts.module_names.append(_text(node))
             elif name == "local_call":
-                parts = dotted(node)
-                target = node.parent.parent if node.parent is not None else None  # call -> assignment
-                left = target.child_by_field_name("left") if target is not None else None
-                if parts and left is not None and left.type == "identifier":
+                parts, assigned = dotted(node), _assigned_name(node)
+                if parts and assigned is not None:
                     # A name assigned twice from different calls has no one type.
-                    name_ = _text(left)
-                    known = facts.module_types.get(name_)
-                    facts.module_types[name_] = parts if known in (None, parts) else []
+                    known = facts.module_types.get(assigned)
+                    facts.module_types[assigned] = parts if known in (None, parts) else []
             continue
         elif name == "call":
             parts = dotted(node)
@@ -247,11 +251,9 @@ def parse_python(path: str, data: bytes, facts: FileFacts) -> FileFacts:
         elif name == "local":
             scope.local_names.append(_text(node))
         elif name == "local_call":
-            parts = dotted(node)
-            target = node.parent.parent if node.parent is not None else None  # call -> assignment
-            left = target.child_by_field_name("left") if target is not None else None
-            if parts and left is not None and left.type == "identifier":
-                scope.local_types[_text(left)] = parts
+            parts, assigned = dotted(node), _assigned_name(node)
+            if parts and assigned is not None:
+                scope.local_types[assigned] = parts
         elif name in ("import", "import_from"):
             # A function-level import binds names in that function only; keep them with the file's
             # imports (resolution treats them alike) so calls through them still resolve.

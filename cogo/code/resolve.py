@@ -343,14 +343,19 @@ def resolve_python_call(index: Index, facts: FileFacts, fn: Symbol, parts: list[
             return _to_callable(index, Resolved(index.symbols[nested].kind, nested), "local") if not rest else None
         if head in scope.local_names:
             typed = scope.local_types.get(head)
-            if typed and len(rest) == 1:
-                cls = index.resolve_in_module(facts.module, typed)
-                if cls is not None and cls[0].kind == "class":
-                    found = index.member(cls[0].target, rest[0])
-                    if found and index.symbols[found].kind == "function":
-                        return found, "local_type"
+            if typed and len(rest) == 1 and (found := _method_of_class(index, facts, typed, rest[0])):
+                return found, "local_type"
             return None
     return resolve_module_call(index, facts, parts)
+
+
+def _method_of_class(index: Index, facts: FileFacts, class_name: list[str], method: str) -> str | None:
+    """`method` of the class `class_name` names in the file's module (a variable made by `x = C()`)."""
+    cls = index.resolve_in_module(facts.module, class_name)
+    if cls is None or cls[0].kind != "class":
+        return None
+    found = index.member(cls[0].target, method)
+    return found if found and index.symbols[found].kind == "function" else None
 
 
 def resolve_module_call(index: Index, facts: FileFacts, parts: list[str]) -> tuple[str, str] | None:
@@ -362,12 +367,8 @@ def resolve_module_call(index: Index, facts: FileFacts, parts: list[str]) -> tup
         return None
     if head in facts.module_names:
         typed = facts.module_types.get(head)
-        if typed and len(rest) == 1 and typed[0] != head:
-            cls = index.resolve_in_module(facts.module, typed)
-            if cls is not None and cls[0].kind == "class":
-                found = index.member(cls[0].target, rest[0])
-                if found and index.symbols[found].kind == "function":
-                    return found, "local_type"
+        if typed and len(rest) == 1 and typed[0] != head and (found := _method_of_class(index, facts, typed, rest[0])):
+            return found, "local_type"
         return None
     found = index.resolve_in_module(facts.module, parts)
     if found is None or found[0].kind in ("module", "external"):

@@ -54,17 +54,10 @@ class ModelFigures:
     embed_s: float = 0.0
 
 
-@dataclass
-class EmbedReport:
-    rows_written: int = 0
-    rows_deleted_stale: int = 0
-    rows_deleted_retired: int = 0
-    failures: list[dict[str, Any]] = field(default_factory=list)
-    by_model: dict[str, ModelFigures] = field(default_factory=dict)
-    indexes: dict[str, int] = field(default_factory=dict)
-    hnsw_indexes_created: list[str] = field(default_factory=list)
-    write_s: float = 0.0
-    duration_s: float = 0.0
+class ModelTotals:
+    """Totals over a report's `by_model` figures (what the asset metadata shows)."""
+
+    by_model: dict[str, ModelFigures]
 
     @property
     def embed_calls(self) -> int:
@@ -77,6 +70,26 @@ class EmbedReport:
     @property
     def estimated_cost_usd(self) -> float:
         return round(sum(m.estimated_cost_usd for m in self.by_model.values()), 6)
+
+    def model_figures(self) -> dict[str, dict[str, Any]]:
+        """`by_model` as plain values (floats rounded), for asset metadata."""
+        return {
+            model: {k: (round(v, 6) if isinstance(v, float) else v) for k, v in vars(fig).items()}
+            for model, fig in self.by_model.items()
+        }
+
+
+@dataclass
+class EmbedReport(ModelTotals):
+    rows_written: int = 0
+    rows_deleted_stale: int = 0
+    rows_deleted_retired: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    by_model: dict[str, ModelFigures] = field(default_factory=dict)
+    indexes: dict[str, int] = field(default_factory=dict)
+    hnsw_indexes_created: list[str] = field(default_factory=list)
+    write_s: float = 0.0
+    duration_s: float = 0.0
 
 
 @dataclass

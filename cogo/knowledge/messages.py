@@ -32,7 +32,7 @@ from cogo.knowledge.chunking import (
     chunk_segments,
     content_sha256,
 )
-from cogo.knowledge.embed_stage import MAX_EMBED_ATTEMPTS, SLICE, ModelFigures, _existing_vectors
+from cogo.knowledge.embed_stage import MAX_EMBED_ATTEMPTS, SLICE, ModelFigures, ModelTotals, _existing_vectors
 from cogo.knowledge.indexes import ensure_model_index
 from cogo.knowledge.segments import Segment
 
@@ -64,7 +64,7 @@ COPY_TYPES = ["text", "int8", "uuid", "text", "int4", "text", "text", "jsonb", "
 
 
 @dataclass
-class MessageEmbedReport:
+class MessageEmbedReport(ModelTotals):
     messages_embedded: int = 0
     rows_written: int = 0
     rows_deleted: int = 0
@@ -73,18 +73,6 @@ class MessageEmbedReport:
     hnsw_indexes_created: list[str] = field(default_factory=list)
     incomplete_organizations: set[str] = field(default_factory=set)
     duration_s: float = 0.0
-
-    @property
-    def embed_calls(self) -> int:
-        return sum(m.embed_calls for m in self.by_model.values())
-
-    @property
-    def tokens(self) -> int:
-        return sum(m.tokens for m in self.by_model.values())
-
-    @property
-    def estimated_cost_usd(self) -> float:
-        return round(sum(m.estimated_cost_usd for m in self.by_model.values()), 6)
 
 
 @dataclass
