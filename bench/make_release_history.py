@@ -40,13 +40,16 @@ def version_key(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("."))
 
 
-def sdist(package: str, version: str, cache: Path) -> Path:
+def sdist(package: str, version: str, cache: Path) -> Path | None:
+    """The release's sdist, or None when pip cannot get it (pip prepares an sdist's metadata to download it, and
+    some old releases no longer build with today's pip)."""
     found = [p for p in cache.glob(f"{package}-{version}.*") if p.name.endswith((".tar.gz", ".zip"))]
     if not found:
         pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:"]
-        subprocess.run([*pip, f"{package}=={version}", "-d", str(cache)], check=True)
+        if subprocess.run([*pip, f"{package}=={version}", "-d", str(cache)], capture_output=True).returncode != 0:
+            return None
         found = [p for p in cache.glob(f"{package}-{version}.*") if p.name.endswith((".tar.gz", ".zip"))]
-    return found[0]
+    return found[0] if found else None
 
 
 def unpack(archive: Path, into: Path) -> dt.datetime:
@@ -86,8 +89,12 @@ def main() -> None:
     args.repo.mkdir(parents=True)
     git = ["git", "-C", str(args.repo)]
     subprocess.run([*git, "init", "-q", "-b", "main"], check=True)
+    committed: list[str] = []
     for version in versions:
         archive = sdist(args.package, version, args.cache)
+        if archive is None:
+            print(f"{version}: skipped (pip could not download its sdist)", flush=True)
+            continue
         for entry in args.repo.iterdir():  # the release replaces the previous one (deletions included)
             if entry.name != ".git":
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
@@ -104,8 +111,9 @@ def main() -> None:
         subprocess.run(
             [*git, "commit", "-q", "--allow-empty", "-m", f"{args.package} {version} (sdist)"], check=True, env=env
         )
+        committed.append(version)
         print(f"{version}: {archive.name}", flush=True)
-    print(f"{args.repo}: {len(versions)} commits, {args.package} {versions[0]} .. {versions[-1]}")
+    print(f"{args.repo}: {len(committed)} commits, {args.package} {committed[0]} .. {committed[-1]}")
 
 
 if __name__ == "__main__":
