@@ -50,7 +50,7 @@ from cogo.config import Settings
 from cogo.db import admin
 from cogo.db.urls import redact, with_database
 from cogo.knowledge.chunking import chunk_profile
-from cogo.knowledge.search import FILTERED_EF_SEARCH
+from cogo.knowledge.search import FILTERED_EF_SEARCH, HNSW_SCAN_MEM_MULTIPLIER
 from cogo.services import database_url
 
 DB_NAME = "cogo_bench_knowledge"
@@ -489,7 +489,9 @@ def search_figures(
         ]
         conn.execute("SET hnsw.iterative_scan = relaxed_order")
         conn.execute(f"SET hnsw.ef_search = {int(ef_search)}")
+        conn.execute(f"SET hnsw.scan_mem_multiplier = {HNSW_SCAN_MEM_MULTIPLIER}")
         latencies, recalls, tied_recalls = [], [], []
+        short = 0
         plan = conn.execute("EXPLAIN " + VECTOR_SQL, (qs[0].tolist(), "org_bench0", profile)).fetchall()
         uses_hnsw = any("hnsw" in r[0] for r in plan)
         # Latency first, then recall: the exact searches read the whole table and would evict the index
@@ -500,7 +502,7 @@ def search_figures(
             t0 = time.perf_counter()
             got = [r[0] for r in conn.execute(VECTOR_SQL, (q.tolist(), org, profile))]
             latencies.append((time.perf_counter() - t0) * 1000)
-            assert len(got) == 10
+            short += len(got) < 10  # an iterative scan that gave up early: counted, and it costs recall below
             results.append(got)
         # Exact top 10 per organisation in numpy over all its vectors (one read per organisation, instead of
         # a sequential scan of the whole table per query).
@@ -547,6 +549,7 @@ def search_figures(
         "hybrid_p50_ms": statistics.median(hybrid),
         "hybrid_p99_ms": hybrid[max(0, int(len(hybrid) * 0.99) - 1)],
         "uses_hnsw": uses_hnsw,
+        "short_results": short,
     }
 
 
@@ -661,7 +664,7 @@ def print_search(url: str, args: argparse.Namespace) -> None:
         f"p50 {s['p50_ms']:.1f} ms, "
         f"p99 {s['p99_ms']:.1f} ms (limit {P99_LIMIT_MS}); recall@10 vs exact {s['recall']:.3f} by id, "
         f"{s['recall_ties']:.3f} counting ties within 1e-3 of the 10th distance (limit {RECALL_LIMIT}); "
-        f"plan uses HNSW: {s['uses_hnsw']}"
+        f"plan uses HNSW: {s['uses_hnsw']}; queries answered with fewer than 10 rows: {s['short_results']}"
     )
     print(
         f"hybrid search_chunks (query embedding + vector + full text + RRF): p50 {s['hybrid_p50_ms']:.1f} ms, "

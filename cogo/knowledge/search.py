@@ -219,6 +219,9 @@ HNSW_MAX_EF_SEARCH = 1000
 # nearest neighbours: at 40 (enough without a filter) recall@10 with one organisation in ten was about 0.9
 # (bench/bench_knowledge.py).
 FILTERED_EF_SEARCH = 400
+# An iterative scan stops when its visited set outgrows work_mem times this (pgvector's default 1): with a small
+# work_mem a filtered scan could end with fewer than k rows.
+HNSW_SCAN_MEM_MULTIPLIER = 8
 
 
 def search_chunks(
@@ -243,8 +246,9 @@ def search_chunks(
     with conn.transaction():
         # Filtered HNSW scans continue until enough rows pass the filter (pgvector >= 0.8).
         conn.execute(
-            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', %s, true)",
-            (str(min(HNSW_MAX_EF_SEARCH, max(FILTERED_EF_SEARCH, n))),),
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', %s, true), "
+            "set_config('hnsw.scan_mem_multiplier', %s, true)",
+            (str(min(HNSW_MAX_EF_SEARCH, max(FILTERED_EF_SEARCH, n))), str(HNSW_SCAN_MEM_MULTIPLIER)),
         )
         legs = _legs(conn, organization_id, agent_id, kinds, default_model or Settings.from_env().embedder)
         qvecs: dict[str, np.ndarray] = {}
