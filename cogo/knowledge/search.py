@@ -196,10 +196,27 @@ def _vector_leg(
     where, params = _filters(leg, organization_id)
     expr = sql.SQL("(e.embedding::{t}({d}))").format(t=sql.SQL(vtype), d=sql.Literal(dims))
     qcast = sql.SQL("%s::{t}({d})").format(t=sql.SQL(vtype), d=sql.Literal(dims))
+    # A filter that keeps few rows (an organisation with few messages, one agent's narrow source) would make the
+    # shared HNSW index walk far past the nearest rows looking for matches (with none, until its scan limit):
+    # those legs are searched exactly instead, which for so few rows is cheaper and exact.
+    # (An organisation's whole default index is large by nature and skips the count.)
+    narrow = leg.messages or leg.file_kinds != FILE_KINDS or leg.path_regex or leg.storage_path
+    matching = EXACT_SEARCH_BELOW
+    if narrow:
+        matching = conn.execute(
+            sql.SQL("SELECT count(*) FROM (SELECT 1 FROM embeddings e WHERE {where} LIMIT %s) m").format(where=where),
+            [*params, EXACT_SEARCH_BELOW],
+        ).fetchone()[0]
+    if matching == 0:
+        return []
+    # `+ 0` keeps the planner off the HNSW index (it only serves `column <=> constant` orderings).
+    distance = sql.SQL("{expr} <=> {q}" if matching >= EXACT_SEARCH_BELOW else "({expr} <=> {q}) + 0").format(
+        expr=expr, q=qcast
+    )
     query = sql.SQL(
-        "WITH nearest AS MATERIALIZED (SELECT e.id, {expr} <=> {q} AS distance FROM embeddings e WHERE {where} "
+        "WITH nearest AS MATERIALIZED (SELECT e.id, {distance} AS distance FROM embeddings e WHERE {where} "
         "ORDER BY distance LIMIT %s) SELECT id, distance FROM nearest ORDER BY distance"
-    ).format(expr=expr, q=qcast, where=where)
+    ).format(distance=distance, where=where)
     return list(conn.execute(query, [qvec.tolist(), *params, n]).fetchall())
 
 
@@ -222,6 +239,8 @@ FILTERED_EF_SEARCH = 400
 # An iterative scan stops when its visited set outgrows work_mem times this (pgvector's default 1): with a small
 # work_mem a filtered scan could end with fewer than k rows.
 HNSW_SCAN_MEM_MULTIPLIER = 8
+# Legs whose filters keep fewer rows than this are searched exactly (see _vector_leg).
+EXACT_SEARCH_BELOW = 20_000
 
 
 def search_chunks(
