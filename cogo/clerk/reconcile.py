@@ -74,6 +74,9 @@ def reconcile(
         result.complete = True
     except ClerkApiError as exc:
         result.error = str(exc)
+    # Temporary tables get no statistics from autovacuum: without them the planner takes the seen set for empty
+    # and probes it by a scan per directory row (minutes at 200,000 memberships) instead of hashing it.
+    conn.execute("ANALYZE clerk_pull_seen")
     for kind in KINDS:
         result.seen[kind] = conn.execute(
             "SELECT count(DISTINCT id) FROM clerk_pull_seen WHERE kind = %s", (kind,)
