@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import psycopg
@@ -198,6 +198,24 @@ def _load_desired(conn: psycopg.Connection, files: list) -> None:
     conn.execute("ANALYZE _desired")
 
 
+R = TypeVar("R")
+
+
+def group_by_content(
+    conn: psycopg.Connection, model: str, rows: list[R], sha_of: Callable[[R], str], figures: ModelFigures
+) -> tuple[dict[str, list[R]], dict[str, Any]]:
+    """Rows grouped by content hash (identical content is embedded once), and the vectors `model` already has for
+    some of those contents (reused, never embedded again); counted in `figures`."""
+    by_sha: dict[str, list[R]] = {}
+    for row in rows:
+        by_sha.setdefault(sha_of(row), []).append(row)
+    figures.rows_needed += len(rows)
+    figures.unique_contents += len(by_sha)
+    known = _existing_vectors(conn, model, sorted(by_sha))
+    figures.reused_vectors += sum(len(by_sha[s]) for s in known)
+    return by_sha, known
+
+
 def _existing_vectors(conn: psycopg.Connection, model: str, shas: list[str]) -> dict[str, np.ndarray]:
     found: dict[str, np.ndarray] = {}
     with conn.cursor(binary=True) as cur:
@@ -224,13 +242,7 @@ def _embed_model(
     log: Callable[[str], None],
 ) -> None:
     figures = report.by_model.setdefault(embedder.model, ModelFigures())
-    figures.rows_needed += len(rows)
-    by_sha: dict[str, list[_Missing]] = {}
-    for r in rows:
-        by_sha.setdefault(r.content_sha256, []).append(r)
-    figures.unique_contents += len(by_sha)
-    known = _existing_vectors(conn, embedder.model, sorted(by_sha))
-    figures.reused_vectors += sum(len(by_sha[s]) for s in known)
+    by_sha, known = group_by_content(conn, embedder.model, rows, lambda r: r.content_sha256, figures)
     calls_before = embedder.stats.calls
     # An unknown model's dimension comes with its first vectors (no probe call).
     dims = len(next(iter(known.values()))) if known else embedder.dims_if_known()

@@ -32,7 +32,7 @@ from cogo.knowledge.chunking import (
     chunk_segments,
     content_sha256,
 )
-from cogo.knowledge.embed_stage import MAX_EMBED_ATTEMPTS, SLICE, ModelFigures, ModelTotals, _existing_vectors
+from cogo.knowledge.embed_stage import MAX_EMBED_ATTEMPTS, SLICE, ModelFigures, ModelTotals, group_by_content
 from cogo.knowledge.indexes import ensure_model_index
 from cogo.knowledge.segments import Segment
 
@@ -156,13 +156,7 @@ def _embed_model(
 ) -> None:
     figures = report.by_model.setdefault(embedder.model, ModelFigures())
     all_pieces = [p for ps in pieces.values() for p in ps]
-    figures.rows_needed += len(all_pieces)
-    by_sha: dict[str, list[_Piece]] = {}
-    for p in all_pieces:
-        by_sha.setdefault(p.sha, []).append(p)
-    figures.unique_contents += len(by_sha)
-    vectors = _existing_vectors(conn, embedder.model, sorted(by_sha))
-    figures.reused_vectors += sum(len(by_sha[s]) for s in vectors)
+    by_sha, vectors = group_by_content(conn, embedder.model, all_pieces, lambda p: p.sha, figures)
     calls_before = embedder.stats.calls
     to_embed = [s for s in by_sha if s not in vectors]
     failed: dict[str, str] = {}
