@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -198,6 +198,22 @@ def _load_desired(conn: psycopg.Connection, files: list) -> None:
     conn.execute("ANALYZE _desired")
 
 
+def embed_slices(
+    embedder: Embedder, texts: list[str], shas: list[str], slice_size: int, figures: ModelFigures
+) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
+    """Embeds `texts` (one per content hash in `shas`) a slice at a time, yielding each slice's vectors and
+    failure reasons by hash; time, tokens and texts embedded are counted in `figures`."""
+    for i in range(0, len(texts), slice_size):
+        hashes = shas[i : i + slice_size]
+        t0 = time.monotonic()
+        outcome = embedder.embed_outcome(texts[i : i + slice_size])
+        figures.embed_s += time.monotonic() - t0
+        figures.tokens += outcome.tokens
+        figures.texts_embedded += len(hashes) - len(outcome.failures)
+        vectors = {h: outcome.vectors[j] for j, h in enumerate(hashes) if j not in outcome.failures}
+        yield vectors, {hashes[j]: reason for j, reason in outcome.failures.items()}
+
+
 R = TypeVar("R")
 
 
@@ -267,18 +283,12 @@ def _embed_model(
     try:
         if known:
             write(known, {})
-        for i in range(0, len(to_embed), slice_size):
-            shas = to_embed[i : i + slice_size]
-            t0 = time.monotonic()
-            outcome = embedder.embed_outcome([by_sha[s][0].content for s in shas])
-            figures.embed_s += time.monotonic() - t0
-            figures.tokens += outcome.tokens
-            figures.texts_embedded += len(shas) - len(outcome.failures)
-            vectors = {s: outcome.vectors[j] for j, s in enumerate(shas) if j not in outcome.failures}
-            failed = {shas[j]: reason for j, reason in outcome.failures.items()}
+        texts = [by_sha[s][0].content for s in to_embed]
+        slices = embed_slices(embedder, texts, to_embed, slice_size, figures)
+        for done, (vectors, failed) in enumerate(slices, 1):
             figures.failures += sum(len(by_sha[s]) for s in failed)
             write(vectors, failed)
-            log(f"{embedder.model}: embedded {min(i + slice_size, len(to_embed))}/{len(to_embed)} unique chunks")
+            log(f"{embedder.model}: embedded {min(done * slice_size, len(to_embed))}/{len(to_embed)} unique chunks")
             if pending:  # keep at most one slice in flight: bounded memory, errors surface early
                 while len(pending) > 1:
                     pending.pop(0).result()

@@ -32,7 +32,14 @@ from cogo.knowledge.chunking import (
     chunk_segments,
     content_sha256,
 )
-from cogo.knowledge.embed_stage import MAX_EMBED_ATTEMPTS, SLICE, ModelFigures, ModelTotals, group_by_content
+from cogo.knowledge.embed_stage import (
+    MAX_EMBED_ATTEMPTS,
+    SLICE,
+    ModelFigures,
+    ModelTotals,
+    embed_slices,
+    group_by_content,
+)
 from cogo.knowledge.indexes import ensure_model_index
 from cogo.knowledge.segments import Segment
 
@@ -160,15 +167,10 @@ def _embed_model(
     calls_before = embedder.stats.calls
     to_embed = [s for s in by_sha if s not in vectors]
     failed: dict[str, str] = {}
-    for i in range(0, len(to_embed), slice_size):
-        shas = to_embed[i : i + slice_size]
-        t0 = time.monotonic()
-        outcome = embedder.embed_outcome([by_sha[s][0].content for s in shas])
-        figures.embed_s += time.monotonic() - t0
-        figures.tokens += outcome.tokens
-        figures.texts_embedded += len(shas) - len(outcome.failures)
-        vectors.update({s: outcome.vectors[j] for j, s in enumerate(shas) if j not in outcome.failures})
-        failed.update({shas[j]: reason for j, reason in outcome.failures.items()})
+    texts = [by_sha[s][0].content for s in to_embed]
+    for slice_vectors, slice_failed in embed_slices(embedder, texts, to_embed, slice_size, figures):
+        vectors.update(slice_vectors)
+        failed.update(slice_failed)
     figures.embed_calls += embedder.stats.calls - calls_before
     figures.estimated_cost_usd = estimated_cost_usd(embedder.model, figures.tokens)
     figures.embed_s = round(figures.embed_s, 3)

@@ -115,5 +115,10 @@ def make_sync_pool(url: str, size: int) -> ConnectionPool:
 def sync_tenant_transaction(pool: ConnectionPool, organization_id: str) -> Iterator[psycopg.Connection]:
     """`tenant_transaction` for a blocking connection."""
     with pool.connection() as conn, conn.transaction():
-        conn.execute(_SCOPE_SQL, (READER_ROLE, organization_id))
+        scope_to_tenant(conn, organization_id)
         yield conn
+
+
+def scope_to_tenant(conn: psycopg.Connection, organization_id: str) -> None:
+    """Inside an open transaction: the reader role, `organization_id`'s rows only, read-only, until it ends."""
+    conn.execute(_SCOPE_SQL, (READER_ROLE, organization_id))
