@@ -52,7 +52,10 @@ def test_workers_share_the_port_restart_when_killed_and_stop_on_sigterm(tmp_path
     try:
         wait_until_served(f"http://127.0.0.1:{port}/openapi.json")
         # Each worker listens on the port itself (SO_REUSEPORT), not on a socket inherited from the parent.
-        workers = listeners(server.pid, port)
+        # The first worker may answer before the second has started listening.
+        deadline = time.monotonic() + 60
+        while len(workers := listeners(server.pid, port)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert len(workers) == 2
 
         # A second server on the same port is refused, not silently added to the first one's workers.
