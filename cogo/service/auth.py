@@ -157,14 +157,21 @@ class ClerkVerifier:
         # token -> (principal, valid from, valid until) in time.time() seconds, leeway included.
         self._verified: dict[str, tuple[Principal, float, float]] = {}
 
-    async def verify(self, token: str) -> Principal:
-        now = time.time()
+    def remembered(self, token: str) -> Principal | None:
+        """The caller of a token verified before and still within its validity; None means `verify` it."""
         remembered = self._verified.get(token)
         if remembered is not None:
             principal, valid_from, valid_until = remembered
-            if valid_from <= now <= valid_until:
+            if valid_from <= time.time() <= valid_until:
                 return principal
-            del self._verified[token]
+            self._verified.pop(token, None)
+        return None
+
+    async def verify(self, token: str) -> Principal:
+        principal = self.remembered(token)
+        if principal is not None:
+            return principal
+        now = time.time()
         kid = self._kid(token)
         key = self.jwks.cached(kid) or await anyio.to_thread.run_sync(self.jwks.refresh_for, kid)
         if key is None:

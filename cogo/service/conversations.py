@@ -7,6 +7,7 @@ Every query names the organisation itself; row-level security (sql/0040) enforce
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated, Any
 
@@ -72,6 +73,25 @@ async def list_conversations(
 ) -> Response:
     """Newest activity first (updated_at, then id). Shared conversations of the organization and the
     caller's own private ones."""
+    after = conversation_cursor(cursor) if cursor is not None else None
+    return json_response(await conversation_page(pool, caller, agent_id, user_id, limit, after))
+
+
+def conversation_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
+    """The (updated_at, id) a conversation page resumes after; HTTPException 400 for a bad cursor."""
+    at, key = decode_cursor(cursor)
+    return at, _uuid_key(key)
+
+
+async def conversation_page(
+    pool: AsyncConnectionPool,
+    caller: Principal,
+    agent_id: uuid.UUID | None,
+    user_id: str | None,
+    limit: int,
+    after: tuple[dt.datetime, uuid.UUID] | None,
+) -> dict[str, Any]:
+    """The body of GET /v1/conversations (shared by the route and cogo.service.hot_reads)."""
     params: dict[str, Any] = {"org": caller.organization_id, "me": caller.user_id, "limit": limit + 1}
     where = ["c.organization_id = %(org)s", VISIBLE]
     if agent_id is not None:
@@ -80,9 +100,8 @@ async def list_conversations(
     if user_id is not None:
         where.append("c.user_id = %(user)s")
         params["user"] = user_id
-    if cursor is not None:
-        params["at"], key = decode_cursor(cursor)
-        params["after"] = _uuid_key(key)
+    if after is not None:
+        params["at"], params["after"] = after
         where.append("(c.updated_at, c.id) < (%(at)s, %(after)s)")
     sql = (
         f"SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {' AND '.join(where)} "
@@ -90,12 +109,10 @@ async def list_conversations(
     )
     (rows,) = await tenant_queries(pool, caller.organization_id, (sql, params), raw_json=True)
     page = rows[:limit]
-    return json_response(
-        {
-            "items": [dict(zip(CONVERSATION_FIELDS, r, strict=True)) for r in page],
-            "next_cursor": encode_cursor(page[-1][7], page[-1][0]) if len(rows) > limit else None,
-        }
-    )
+    return {
+        "items": [dict(zip(CONVERSATION_FIELDS, r, strict=True)) for r in page],
+        "next_cursor": encode_cursor(page[-1][7], page[-1][0]) if len(rows) > limit else None,
+    }
 
 
 @router.get("/conversations/{conversation_id}", response_model=Conversation, summary="One conversation")
@@ -126,6 +143,29 @@ async def list_messages(
     order: Annotated[str, Query(pattern="^(asc|desc)$", description="asc: oldest first; desc: newest first.")] = "asc",
 ) -> Response:
     """A page of messages in time order, each with its attached (active) files."""
+    after = message_cursor(cursor) if cursor is not None else None
+    body = await message_page(pool, caller, conversation_id, limit, after, order)
+    if body is None:
+        raise HTTPException(404, NOT_FOUND)
+    return json_response(body)
+
+
+def message_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    """The (created_at, id) a message page resumes after; HTTPException 400 for a bad cursor."""
+    at, key = decode_cursor(cursor)
+    return at, _int_key(key)
+
+
+async def message_page(
+    pool: AsyncConnectionPool,
+    caller: Principal,
+    conversation_id: uuid.UUID,
+    limit: int,
+    after: tuple[dt.datetime, int] | None,
+    order: str,
+) -> dict[str, Any] | None:
+    """The body of GET /v1/conversations/{id}/messages, None when the caller may not see the conversation
+    (shared by the route and cogo.service.hot_reads)."""
     params: dict[str, Any] = {"conv": conversation_id, "org": caller.organization_id, "limit": limit + 1}
     # The visibility test is repeated here so that the messages of a conversation the caller may not see are
     # never even read; the separate conversation query only tells 404 from an empty page.
@@ -134,9 +174,8 @@ async def list_messages(
         "m.organization_id = %(org)s",
         f"EXISTS (SELECT 1 FROM conversations c WHERE c.id = %(conv)s AND c.organization_id = %(org)s AND {VISIBLE})",
     ]
-    if cursor is not None:
-        params["at"], key = decode_cursor(cursor)
-        params["after"] = _int_key(key)
+    if after is not None:
+        params["at"], params["after"] = after
         where.append(f"(m.created_at, m.id) {'>' if order == 'asc' else '<'} (%(at)s, %(after)s)")
     direction = "ASC" if order == "asc" else "DESC"
     sql = (
@@ -155,14 +194,12 @@ async def list_messages(
         pool, caller.organization_id, _visible_conversation(conversation_id, caller), (sql, params), raw_json=True
     )
     if not conversation:
-        raise HTTPException(404, NOT_FOUND)
+        return None
     page = rows[:limit]
-    return json_response(
-        {
-            "items": [dict(zip(MESSAGE_FIELDS, r, strict=True)) for r in page],
-            "next_cursor": encode_cursor(page[-1][9], page[-1][0]) if len(rows) > limit else None,
-        }
-    )
+    return {
+        "items": [dict(zip(MESSAGE_FIELDS, r, strict=True)) for r in page],
+        "next_cursor": encode_cursor(page[-1][9], page[-1][0]) if len(rows) > limit else None,
+    }
 
 
 tasks_router = APIRouter(prefix="/v1", tags=["tasks"], responses=ERROR_RESPONSES)

@@ -16,6 +16,7 @@ from cogo.service.conversations import router as conversations_router
 from cogo.service.conversations import tasks_router
 from cogo.service.db import make_pool, make_sync_pool
 from cogo.service.graph_routes import router as graph_router
+from cogo.service.hot_reads import HotReadsMiddleware
 from cogo.service.search import router as search_router
 from cogo.service.settings import ServiceSettings
 
@@ -26,6 +27,7 @@ def install_read_service(app: FastAPI, service_settings: ServiceSettings | None 
     app.state.service_settings = service_settings or ServiceSettings.from_env()
     for router in (conversations_router, tasks_router, search_router, graph_router):
         app.include_router(router)
+    app.add_middleware(HotReadsMiddleware)  # inside the access log, which records its requests too
     app.add_middleware(AccessLogMiddleware)
     app.description = (
         "Conversations, messages, tasks, search and code-graph queries of the caller's organization. "
