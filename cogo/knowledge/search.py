@@ -9,8 +9,10 @@ answers from its own index (its model and chunk size, restricted to the files it
 fused. Messages (message_embeddings) answer from the default model without an agent, and from the agent's
 embedding_model and its conversations with one. An index being rebuilt keeps answering from the old one until
 the new one is complete. Every query
-is filtered by organisation inside the index scan, with pgvector's iterative scan, so k results come back
-whenever k exist, and never another organisation's row. Works under the read service's row-level security
+is filtered by organisation: a large organisation walks its own HNSW index (cogo/knowledge/tenant_indexes.py), a
+small one or a narrow selection is searched exactly, and a large one whose index is still to be built walks the
+shared per-model index with pgvector's iterative scan; so k results come back whenever k exist, and never
+another organisation's row. Works under the read service's row-level security
 (role cogo_reader, read-only transaction).
 """
 
@@ -30,6 +32,7 @@ from psycopg.rows import dict_row
 from cogo.config import Settings
 from cogo.embed import Embedder, get_embedder
 from cogo.knowledge.targets import glob_regex
+from cogo.knowledge.tenant_indexes import TENANT_INDEX_MIN_ROWS
 
 RRF_K = 60
 FILE_KINDS = ("upload", "generated", "attachment")
@@ -54,7 +57,7 @@ class ChunkHit:
 
 
 @dataclass
-class _Leg:
+class Leg:
     """One index to search: a model and chunk profile, optionally restricted to some files."""
 
     model: str
@@ -99,12 +102,12 @@ def _has_messages(conn: psycopg.Connection, organization_id: str, model: str, ag
 
 def _message_leg(
     conn: psycopg.Connection, organization_id: str, agent_id: uuid.UUID | str | None, models: list[str]
-) -> _Leg | None:
+) -> Leg | None:
     """Messages are embedded with the default model and their conversation agent's (message_embeddings): the
     first of `models` with message vectors in this organisation (and agent) answers."""
     for model in dict.fromkeys(models):
         if _has_messages(conn, organization_id, model, agent_id):
-            return _Leg(model, None, messages=True, agent_id=agent_id)
+            return Leg(model, None, messages=True, agent_id=agent_id)
     return None
 
 
@@ -114,14 +117,14 @@ def _legs(
     agent_id: uuid.UUID | str | None,
     kinds: Iterable[str] | None,
     default_model: str,
-) -> list[_Leg]:
+) -> list[Leg]:
     file_kinds, messages = _kinds(kinds)
-    legs: list[_Leg] = []
+    legs: list[Leg] = []
     if agent_id is None:
         serving = _serving(conn, organization_id, None)
         if None in serving and file_kinds:
             model, profile = serving[None]
-            legs.append(_Leg(model, profile, file_kinds))
+            legs.append(Leg(model, profile, file_kinds))
         if messages:
             leg = _message_leg(conn, organization_id, None, [*(m for m, _ in serving.values()), default_model])
             legs += [leg] if leg else []
@@ -140,7 +143,7 @@ def _legs(
         if not kinds_here:
             continue
         storage_path = (uri or "").removeprefix("workspace://").lstrip("/") if kind == "file" else None
-        legs.append(_Leg(model, profile, kinds_here, glob_regex(glob) if glob else None, storage_path))
+        legs.append(Leg(model, profile, kinds_here, glob_regex(glob) if glob else None, storage_path))
     if messages:
         agent_model = conn.execute("SELECT embedding_model FROM agents WHERE id = %s", (agent_id,)).fetchone()
         if agent_model is not None:
@@ -154,14 +157,26 @@ def _legs(
     return legs
 
 
-def _model_index(conn: psycopg.Connection, model: str) -> tuple[str, int] | None:
-    row = conn.execute("SELECT vector_type, dims FROM embedding_models WHERE model = %s", (model,)).fetchone()
-    return (row[0], row[1]) if row else None
+def _model_index(conn: psycopg.Connection, model: str, organization_id: str) -> tuple[str, int, bool] | None:
+    """(vector type, dimensions, whether the organisation has its own HNSW index for the model)."""
+    row = conn.execute(
+        "SELECT m.vector_type, m.dims, t.index_name IS NOT NULL FROM embedding_models m "
+        "LEFT JOIN tenant_vector_indexes t ON t.model = m.model AND t.organization_id = %s WHERE m.model = %s",
+        (organization_id, model),
+    ).fetchone()
+    return (row[0], row[1], row[2]) if row else None
 
 
-def _filters(leg: _Leg, organization_id: str) -> tuple[sql.Composable, list[Any]]:
-    parts: list[sql.Composable] = [sql.SQL("e.organization_id = %s"), sql.SQL("e.model = ") + sql.Literal(leg.model)]
-    params: list[Any] = [organization_id]
+def _filters(leg: Leg, organization_id: str, *, literal_org: bool = False) -> tuple[sql.Composable, list[Any]]:
+    """The leg's WHERE clause. `literal_org`: the organisation inlined, so that the planner can prove the
+    organisation's partial HNSW index (WHERE model = .. AND organization_id = ..) applies whatever plan caching
+    does with parameters."""
+    org: sql.Composable = sql.SQL("e.organization_id = ") + sql.Literal(organization_id)
+    parts: list[sql.Composable] = [
+        org if literal_org else sql.SQL("e.organization_id = %s"),
+        sql.SQL("e.model = ") + sql.Literal(leg.model),
+    ]
+    params: list[Any] = [] if literal_org else [organization_id]
     if leg.messages:
         parts.append(sql.SQL("e.message_id IS NOT NULL"))
         if leg.agent_id is not None:
@@ -187,40 +202,56 @@ def _filters(leg: _Leg, organization_id: str) -> tuple[sql.Composable, list[Any]
 
 
 def _vector_leg(
-    conn: psycopg.Connection, leg: _Leg, organization_id: str, qvec: np.ndarray, n: int
+    conn: psycopg.Connection, leg: Leg, organization_id: str, qvec: np.ndarray, n: int
 ) -> list[dict[str, Any]]:
-    index = _model_index(conn, leg.model)
-    if index is None:
+    planned = vector_leg_sql(conn, leg, organization_id, n)
+    if planned is None:
         return []
-    vtype, dims = index
-    where, params = _filters(leg, organization_id)
+    query, params = planned
+    return list(conn.execute(query, [qvec.tolist(), *params]).fetchall())
+
+
+def vector_leg_sql(
+    conn: psycopg.Connection, leg: Leg, organization_id: str, n: int
+) -> tuple[sql.Composable, list[Any]] | None:
+    """The nearest-neighbour query of one leg and its parameters after the query vector (None: nothing to
+    search); sets the transaction's hnsw.ef_search for it. Exposed for EXPLAIN (tests, bench)."""
+    index = _model_index(conn, leg.model, organization_id)
+    if index is None:
+        return None
+    vtype, dims, own_index = index
+    where, params = _filters(leg, organization_id, literal_org=own_index)
     expr = sql.SQL("(e.embedding::{t}({d}))").format(t=sql.SQL(vtype), d=sql.Literal(dims))
     qcast = sql.SQL("%s::{t}({d})").format(t=sql.SQL(vtype), d=sql.Literal(dims))
-    # A filter that keeps few rows (an organisation with few messages, one agent's narrow source) would make the
-    # shared HNSW index walk far past the nearest rows looking for matches (with none, until its scan limit):
-    # those legs are searched exactly instead, which for so few rows is cheaper and exact.
-    # (An organisation's whole default index is large by nature and skips the count.)
+    # Few matching rows (a small organisation, one with few messages, an agent's narrow source) would make an
+    # HNSW scan walk far past the nearest rows looking for matches (with none, until its scan limit): those legs
+    # are searched exactly, which for so few rows is cheaper and exact. An organisation with its own index
+    # (cogo/knowledge/tenant_indexes.py) is large by construction, and its whole default index is not counted.
     narrow = leg.messages or leg.file_kinds != FILE_KINDS or leg.path_regex or leg.storage_path
     matching = EXACT_SEARCH_BELOW
-    if narrow:
+    if narrow or not own_index:
         matching = conn.execute(
             sql.SQL("SELECT count(*) FROM (SELECT 1 FROM embeddings e WHERE {where} LIMIT %s) m").format(where=where),
             [*params, EXACT_SEARCH_BELOW],
         ).fetchone()[0]
     if matching == 0:
-        return []
+        return None
+    exact = matching < EXACT_SEARCH_BELOW
+    if not exact:
+        # Its own graph holds only this organisation's rows: a first pass of n candidates finds them. The shared
+        # graph (an organisation whose index is still to be built) needs a far larger one.
+        ef = max(TENANT_EF_SEARCH, n) if own_index and not narrow else max(FILTERED_EF_SEARCH, n)
+        conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(HNSW_MAX_EF_SEARCH, ef)),))
     # `+ 0` keeps the planner off the HNSW index (it only serves `column <=> constant` orderings).
-    distance = sql.SQL("{expr} <=> {q}" if matching >= EXACT_SEARCH_BELOW else "({expr} <=> {q}) + 0").format(
-        expr=expr, q=qcast
-    )
+    distance = sql.SQL("({expr} <=> {q}) + 0" if exact else "{expr} <=> {q}").format(expr=expr, q=qcast)
     query = sql.SQL(
         "WITH nearest AS MATERIALIZED (SELECT e.id, {distance} AS distance FROM embeddings e WHERE {where} "
         "ORDER BY distance LIMIT %s) SELECT id, distance FROM nearest ORDER BY distance"
     ).format(distance=distance, where=where)
-    return list(conn.execute(query, [qvec.tolist(), *params, n]).fetchall())
+    return query, [*params, n]
 
 
-def _text_leg(conn: psycopg.Connection, leg: _Leg, organization_id: str, text: str, n: int) -> list:
+def _text_leg(conn: psycopg.Connection, leg: Leg, organization_id: str, text: str, n: int) -> list:
     where, params = _filters(leg, organization_id)
     query = sql.SQL(
         "SELECT e.id, ts_rank_cd(e.content_tsv, q) AS rank FROM embeddings e, "
@@ -236,11 +267,15 @@ HNSW_MAX_EF_SEARCH = 1000
 # nearest neighbours: at 40 (enough without a filter) recall@10 with one organisation in ten was about 0.9
 # (bench/bench_knowledge.py).
 FILTERED_EF_SEARCH = 400
+# First pass over an organisation's own HNSW index: recall@10 >= 0.95 at 100,000 vectors per organisation
+# (bench/bench_knowledge.py --search-only).
+TENANT_EF_SEARCH = 100
 # An iterative scan stops when its visited set outgrows work_mem times this (pgvector's default 1): with a small
 # work_mem a filtered scan could end with fewer than k rows.
 HNSW_SCAN_MEM_MULTIPLIER = 8
-# Legs whose filters keep fewer rows than this are searched exactly (see _vector_leg).
-EXACT_SEARCH_BELOW = 20_000
+# Legs whose filters keep fewer rows than this are searched exactly (see _vector_leg); organisations with at
+# least this many vectors of a model get their own HNSW index (tenant_indexes.TENANT_INDEX_MIN_ROWS).
+EXACT_SEARCH_BELOW = TENANT_INDEX_MIN_ROWS
 
 
 def search_chunks(
@@ -265,9 +300,9 @@ def search_chunks(
     with conn.transaction():
         # Filtered HNSW scans continue until enough rows pass the filter (pgvector >= 0.8).
         conn.execute(
-            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), set_config('hnsw.ef_search', %s, true), "
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
             "set_config('hnsw.scan_mem_multiplier', %s, true)",
-            (str(min(HNSW_MAX_EF_SEARCH, max(FILTERED_EF_SEARCH, n))), str(HNSW_SCAN_MEM_MULTIPLIER)),
+            (str(HNSW_SCAN_MEM_MULTIPLIER),),
         )
         legs = _legs(conn, organization_id, agent_id, kinds, default_model or Settings.from_env().embedder)
         qvecs: dict[str, np.ndarray] = {}
