@@ -2,6 +2,7 @@
 process on loopback by wrk (or, without wrk, an async httpx client), 50 concurrent connections.
 
     python bench/bench_service.py [--conversations 20000] [--duration 10] [--workers 2] [--connections 50]
+                                  [--scenarios listing,messages]
 
 Runs on its own embedded Postgres under COGO_HOME (default here: /tmp/cogo-bench-home, set by --home) and
 loads (once) two organisations, --conversations conversations each (half shared), 5 messages each plus one conversation
@@ -177,6 +178,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8931)
     parser.add_argument("--client", choices=("auto", "wrk", "httpx"), default="auto")
     parser.add_argument(
+        "--scenarios", default="listing,messages", help="comma-separated: listing, messages (search: --search-url)"
+    )
+    parser.add_argument(
         "--search-url",
         help="a database with indexed chunks (bench_knowledge.py leaves one) to load POST /v1/search against",
     )
@@ -214,24 +218,12 @@ def main() -> None:
             response = middle.get(f"/v1/conversations/{long_conv}/messages", params=params)
             assert response.status_code == 200, response.text
             cursor = response.json()["next_cursor"]
-        load(
-            client,
-            "listing",
-            f"{base}/v1/conversations?limit=20",
-            token,
-            args.connections,
-            args.duration,
-            server=server,
-        )
-        load(
-            client,
-            "messages",
-            f"{base}/v1/conversations/{long_conv}/messages?limit=50&cursor={cursor}",
-            token,
-            args.connections,
-            args.duration,
-            server=server,
-        )
+        urls = {
+            "listing": f"{base}/v1/conversations?limit=20",
+            "messages": f"{base}/v1/conversations/{long_conv}/messages?limit=50&cursor={cursor}",
+        }
+        for scenario in args.scenarios.split(","):
+            load(client, scenario, urls[scenario], token, args.connections, args.duration, server=server)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -107,7 +107,10 @@ async def conversation_page(
         f"SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {' AND '.join(where)} "
         "ORDER BY c.updated_at DESC, c.id DESC LIMIT %(limit)s"
     )
-    (rows,) = await tenant_queries(pool, caller.organization_id, (sql, params), raw_json=True)
+    # Prepared (one generic plan) only without filters: a generic plan cannot tell a rare agent or user from one
+    # with most of the organisation's conversations, and a plan per request picks the index for each.
+    unfiltered = agent_id is None and user_id is None
+    (rows,) = await tenant_queries(pool, caller.organization_id, (sql, params), raw_json=True, prepared=unfiltered)
     page = rows[:limit]
     return {
         "items": [dict(zip(CONVERSATION_FIELDS, r, strict=True)) for r in page],
@@ -191,7 +194,12 @@ async def message_page(
         f"ORDER BY m.created_at {direction}, m.id {direction} LIMIT %(limit)s"
     )
     conversation, rows = await tenant_queries(
-        pool, caller.organization_id, _visible_conversation(conversation_id, caller), (sql, params), raw_json=True
+        pool,
+        caller.organization_id,
+        _visible_conversation(conversation_id, caller),
+        (sql, params),
+        raw_json=True,
+        prepared=True,
     )
     if not conversation:
         return None
