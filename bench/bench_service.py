@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -29,6 +30,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import psutil
@@ -223,7 +225,7 @@ def main() -> None:
             "messages": f"{base}/v1/conversations/{long_conv}/messages?limit=50&cursor={cursor}",
         }
         for scenario in args.scenarios.split(","):
-            load(client, scenario, urls[scenario], token, args.connections, args.duration, server=server)
+            load(client, scenario, urls[scenario], token, args.connections, args.duration, server=server, database=url)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -242,6 +244,18 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
+def postgres_processes(url: str) -> list[psutil.Process]:
+    """The server behind `url` when it is a local one (its postmaster.pid in the socket directory, as the embedded
+    server has it): its postmaster and every backend. Otherwise every process named postgres on the machine
+    (other servers included)."""
+    host = parse_qs(urlsplit(url).query).get("host", [""])[0]
+    pid_file = Path(host) / "postmaster.pid" if host.startswith("/") else None
+    if pid_file is not None and pid_file.exists():
+        postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+        return [postmaster, *postmaster.children(recursive=True)]
+    return [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+
+
 def load(
     client: str,
     name: str,
@@ -252,19 +266,23 @@ def load(
     bodies: list[str] | None = None,
     *,
     server: subprocess.Popen,
+    database: str,
 ) -> None:
     """One scenario, with the CPU time the service's workers and Postgres spent per request: the raw limit on
-    these cores is cores / (both together), whatever the client does."""
+    these cores is cores / (both together), whatever the client does. The client's own CPU (wrk, when it runs on
+    the same cores) is shown beside it."""
     workers = psutil.Process(server.pid).children(recursive=True)
-    postgres = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
-    before = cpu_seconds(workers), cpu_seconds(postgres)
+    before = cpu_seconds(workers), cpu_by_process(postgres_processes(database))
+    client_before = client_cpu_seconds()
     if client == "wrk":
         result = run_wrk(url, token, connections, duration, bodies)
     else:
         result = asyncio.run(run_httpx(url, token, connections, duration, bodies))
     requests = result["rps"] * duration
+    client_ms = (client_cpu_seconds() - client_before) / requests * 1000
     py_ms = (cpu_seconds(workers) - before[0]) / requests * 1000
-    pg_ms = (cpu_seconds(postgres) - before[1]) / requests * 1000
+    after = cpu_by_process(postgres_processes(database))  # backends started meanwhile count from zero
+    pg_ms = sum(cpu - before[1].get(pid, 0.0) for pid, cpu in after.items()) / requests * 1000
     cores = os.cpu_count() or 1
     min_rps, max_p99 = TARGETS[name]
     target = " ".join(
@@ -276,7 +294,30 @@ def load(
         f"{'':15s} cpu per request: service {py_ms:.3f} ms + postgres {pg_ms:.3f} ms -> at most "
         f"{cores * 1000 / (py_ms + pg_ms):,.0f} rps on {cores} cores "
         f"(Little: {connections} connections at that rate wait >= {connections * (py_ms + pg_ms) / cores:.1f} ms)"
+        + (
+            f"\n{'':15s} client (wrk, same cores) {client_ms:.3f} ms -> all three at most "
+            f"{cores * 1000 / (py_ms + pg_ms + client_ms):,.0f} rps"
+            if client == "wrk"
+            else ""
+        )
     )
+
+
+def client_cpu_seconds() -> float:
+    """CPU of this process's finished children: wrk, the only child waited for during a scenario."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def cpu_by_process(processes: list[psutil.Process]) -> dict[int, float]:
+    found = {}
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            found[process.pid] = times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return found
 
 
 # Varied queries, so that neither Postgres' buffers nor anything else sees one query over and over.
@@ -328,6 +369,7 @@ def bench_search(args: argparse.Namespace, client: str, key: Any, env: dict[str,
                 args.duration,
                 bodies,
                 server=server,
+                database=args.search_url,
             )
     finally:
         server.terminate()

@@ -3,11 +3,11 @@ organisation. Never headers (the Authorization header carries the session token)
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("cogo.service.access")
@@ -37,16 +37,16 @@ class AccessLogMiddleware:
         finally:
             if log.isEnabledFor(logging.INFO):
                 state: dict[str, Any] = scope.get("state") or {}
-                log.info(
-                    json.dumps(
-                        {
-                            "event": "http_request",
-                            "method": scope["method"],
-                            "path": scope["path"],
-                            "status": status,
-                            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                            "organization_id": state.get("organization_id"),
-                        },
-                        separators=(",", ":"),
-                    )
-                )
+                line = orjson.dumps(
+                    {
+                        "event": "http_request",
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "organization_id": state.get("organization_id"),
+                    }
+                ).decode()
+                # log.info() without its search of the stack for the caller's file and line, which no access log
+                # line shows: a third of the cost of logging a request.
+                log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, line, None, None))

@@ -29,11 +29,13 @@ from typing import Any
 import psycopg
 import psycopg.errors
 from fastapi import Request
+from psycopg import pq
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from cogo.service.responses import RawJsonLoader
 
 READER_ROLE = "cogo_reader"
+TUPLES_OK = pq.ExecStatus.TUPLES_OK
 # One round trip: the same effect as SET LOCAL ROLE, SET LOCAL cogo.organization_id and SET TRANSACTION READ ONLY.
 _SCOPE_SQL = (
     "SELECT set_config('role', %s, true), set_config('cogo.organization_id', %s, true), "
@@ -97,7 +99,7 @@ async def tenant_queries(
             _prepared_on.pop(conn, None)  # whatever the error did to the session, prepare again next time
             raise
         while True:
-            if cur.description is not None:
+            if cur.pgresult is not None and cur.pgresult.status == TUPLES_OK:  # cheaper than building .description
                 results.append(await cur.fetchall())
             if not cur.nextset():
                 break
