@@ -98,3 +98,18 @@ def test_batch_planning() -> None:
     assert parse_spec("openai:text-embedding-3-small") == ("openai", "text-embedding-3-small")
     with pytest.raises(ValueError):
         parse_spec("cohere:embed")
+
+
+def test_local_model_threads_come_from_cogo_embed_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from cogo.embed.local import torch_threads
+
+    monkeypatch.delenv("COGO_EMBED_THREADS", raising=False)
+    assert torch_threads() == max(1, os.cpu_count() or 1)
+    monkeypatch.setenv("COGO_EMBED_THREADS", "1")
+    assert torch_threads() == 1
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("COGO_EMBED_THREADS", bad)
+        with pytest.raises(ValueError, match="COGO_EMBED_THREADS"):
+            torch_threads()

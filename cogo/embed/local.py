@@ -24,6 +24,18 @@ MAX_PADDED_TOKENS = 8192
 MAX_BATCH = 128
 
 
+def torch_threads() -> int:
+    """Threads for one model call: COGO_EMBED_THREADS, else every core. Processes that embed side by side
+    (`cogo serve --workers N`) set it to their share: more threads than cores makes torch's OpenMP workers
+    spin against each other, and each query embedding costs several times its CPU."""
+    configured = os.environ.get("COGO_EMBED_THREADS", "").strip()
+    if configured:
+        if not configured.isdigit() or int(configured) < 1:
+            raise ValueError(f"COGO_EMBED_THREADS must be a positive integer, not {configured!r}")
+        return int(configured)
+    return max(1, os.cpu_count() or 1)
+
+
 @cache
 def model_dir(name: str = "all-MiniLM-L6-v2") -> Path:
     if name not in LOCAL_MODELS:
@@ -70,7 +82,7 @@ class LocalEmbedder(Embedder):
             import torch
             from sentence_transformers import SentenceTransformer
 
-            torch.set_num_threads(max(1, os.cpu_count() or 1))
+            torch.set_num_threads(torch_threads())
             self._model = SentenceTransformer(str(model_dir(self.name)), device=self.device)
             self._model.max_seq_length = MAX_SEQ_TOKENS
         return self._model

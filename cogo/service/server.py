@@ -10,9 +10,11 @@ The parent only supervises: it restarts a worker that dies and stops them all on
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import time
@@ -21,6 +23,7 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger("cogo.service")
 
@@ -46,13 +49,64 @@ def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket
     return sock
 
 
+class CoalescingTransport:
+    """A transport that holds back what is written during one pass of the event loop and writes it at the end of
+    that pass, in one call.
+
+    uvicorn writes a response's status line and headers when the app sends http.response.start, and the body in
+    a second write: two send() calls on the socket, and the client is woken twice. Joined, one request costs one
+    system call less in the service and one wake-up less in the client (~5% of the CPU of a listing request,
+    service and wrk together). Nothing waits longer than the rest of the current pass of the loop; more than
+    MAX_HELD_BYTES is written at once.
+    """
+
+    MAX_HELD_BYTES = 65536
+    __slots__ = ("_held", "_held_bytes", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] = []
+        self._held_bytes = 0
+
+    def write(self, data: bytes) -> None:
+        if not self._held:
+            self._loop.call_soon(self.flush)
+        self._held.append(data)
+        self._held_bytes += len(data)
+        if self._held_bytes > self.MAX_HELD_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._held:
+            data = b"".join(self._held) if len(self._held) > 1 else self._held[0]
+            self._held.clear()
+            self._held_bytes = 0
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:  # everything else is the socket transport's
+        return getattr(self._transport, name)
+
+
+class _HttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, writing through a CoalescingTransport."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+
+
 def _config(log_config: dict[str, Any] | None) -> uvicorn.Config:
     return uvicorn.Config(
         APP,
         factory=True,
         # Named, not "auto", which would fall back to asyncio and h11 silently: 1.7x the CPU per listing request.
         loop="uvloop",
-        http="httptools",
+        http=_HttpToolsProtocol,
         access_log=False,  # cogo.service.access logs each request as JSON, without tokens or query strings
         log_config=log_config,
         timeout_graceful_shutdown=10,
@@ -81,6 +135,8 @@ def serve(host: str, port: int, workers: int, log_config: dict[str, Any] | None 
         sock = listening_socket(host, port, reuse_port=False)
         _WarmServer(_config(log_config)).run(sockets=[sock])
         return
+    # Each worker embeds search queries with the local model: its share of the cores, not all of them each.
+    os.environ.setdefault("COGO_EMBED_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     context = multiprocessing.get_context("spawn")
     stopping = False
 
