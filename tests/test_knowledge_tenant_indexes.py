@@ -83,7 +83,7 @@ def test_large_tenant_gets_its_own_index_and_search_walks_it(database_url: str, 
         name = tenant_index_name(OTHER_ORG, MODEL)
         assert _registered(conn) == {OTHER_ORG: name}
         assert [c["organization_id"] for c in report.created] == [OTHER_ORG]
-        assert report.tenants_with_index == 1 and report.tenants_searched_exactly == 1
+        assert report.tenants_with_index == 1 and report.tenants_without_index == 1
         assert _valid_index(conn, name) is True
         (predicate,) = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", (name,)).fetchone()
         assert f"organization_id = '{OTHER_ORG}'" in predicate and f"model = '{MODEL}'" in predicate
@@ -182,7 +182,7 @@ def test_asset_reports_what_it_built(database_url: str, tmp_path: Path) -> None:
     )
     assert result.success
     meta = result.asset_materializations_for_node("tenant_vector_indexes")[0].metadata
-    assert meta["tenants_with_index"].value == 1 and meta["tenants_searched_exactly"].value == 1
+    assert meta["tenants_with_index"].value == 1 and meta["tenants_without_index"].value == 1
     assert [c["organization_id"] for c in meta["indexes_built"].value] == [OTHER_ORG]
 
 
@@ -203,3 +203,23 @@ def test_exact_search_matches_numpy(database_url: str, tmp_path: Path) -> None:
                 r[0] for r in search_module._vector_leg(conn, Leg(MODEL, _profile(conn, OTHER_ORG)), OTHER_ORG, qvec, 5)
             ]
         assert set(got) == set(want)
+
+
+def test_crash_windows_between_index_and_registry_row_heal(database_url: str, tmp_path: Path) -> None:
+    """A crash after CREATE INDEX but before its row: the index is registered, not built twice. A crash after
+    the row went but before DROP INDEX (or an index nobody names): dropped."""
+    with psycopg.connect(database_url) as conn, embeddings_server(dims=32) as server:
+        _corpus(conn, tmp_path, server)
+    built = tenant_index_name(OTHER_ORG, MODEL)
+    stray = tenant_index_name(ORG, MODEL)  # ORG is far too small for an index of its own
+    with psycopg.connect(database_url, autocommit=True) as admin:
+        for name, org in ((built, OTHER_ORG), (stray, ORG)):
+            admin.execute(
+                f"CREATE INDEX {name} ON embeddings USING hnsw ((embedding::vector(32)) vector_cosine_ops) "
+                f"WHERE model = '{MODEL}' AND organization_id = '{org}'"
+            )
+        report = refresh_tenant_indexes(admin, min_rows=MIN_ROWS)
+        assert [c["index"] for c in report.created] == [built]
+        assert report.dropped == [stray]
+        assert _registered(admin) == {OTHER_ORG: built}
+        assert _valid_index(admin, built) is True and _valid_index(admin, stray) is None

@@ -230,7 +230,7 @@ def tenant_vector_indexes(
     return dg.MaterializeResult(
         metadata={
             "tenants_with_index": report.tenants_with_index,
-            "tenants_searched_exactly": report.tenants_searched_exactly,
+            "tenants_without_index": report.tenants_without_index,
             "indexes_built": dg.MetadataValue.json(report.created[:SHOWN]),
             "indexes_dropped": dg.MetadataValue.json(report.dropped[:SHOWN]),
             "invalid_indexes_dropped": dg.MetadataValue.json(report.invalid_dropped[:SHOWN]),

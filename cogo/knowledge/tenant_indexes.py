@@ -35,7 +35,7 @@ PREFIX = "embeddings_hnsw_org_"
 @dataclass
 class TenantIndexReport:
     tenants_with_index: int = 0
-    tenants_searched_exactly: int = 0
+    tenants_without_index: int = 0  # searched exactly (or, above min_rows until built, through the shared index)
     created: list[dict[str, object]] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
     invalid_dropped: list[str] = field(default_factory=list)
@@ -56,12 +56,13 @@ def _vector_counts(conn: psycopg.Connection) -> dict[tuple[str, str], int]:
     return {(org, model): n for org, model, n in rows}
 
 
-def _invalid_indexes(conn: psycopg.Connection) -> list[str]:
-    """Our indexes a crashed CREATE INDEX CONCURRENTLY left invalid (never registered, never used)."""
+def _our_indexes(conn: psycopg.Connection, *, valid: bool) -> list[str]:
+    """Organisation indexes on embeddings; invalid ones are what a crashed CREATE INDEX CONCURRENTLY leaves
+    (never used by the planner)."""
     rows = conn.execute(
         "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-        "WHERE i.indrelid = 'embeddings'::regclass AND NOT i.indisvalid AND c.relname LIKE %s",
-        (PREFIX + "%",),
+        "WHERE i.indrelid = 'embeddings'::regclass AND i.indisvalid = %s AND c.relname LIKE %s ORDER BY 1",
+        (valid, PREFIX + "%"),
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -102,7 +103,7 @@ def refresh_tenant_indexes(
     report = TenantIndexReport()
     # An HNSW build whose graph outgrows maintenance_work_mem goes on on disk, several times slower.
     conn.execute("SELECT set_config('maintenance_work_mem', %s, false)", (build_memory,))
-    for name in _invalid_indexes(conn):
+    for name in _our_indexes(conn, valid=False):
         log(f"dropping {name}: left invalid by an interrupted build")
         conn.execute("DELETE FROM tenant_vector_indexes WHERE index_name = %s", (name,))
         _drop(conn, name)
@@ -138,7 +139,15 @@ def refresh_tenant_indexes(
         report.created.append(
             {"index": name, "organization_id": org, "model": model, "rows": counts[(org, model)], "seconds": seconds}
         )
+    # An index no row names: its model was unregistered, or it is a leftover of an organisation whose row
+    # went before its DROP (a crash in between). (One built but not yet registered, the other crash window, was
+    # kept above: CREATE INDEX ... IF NOT EXISTS found it and the row was written.)
+    for name in _our_indexes(conn, valid=True):
+        if name not in registered.values():
+            log(f"dropping {name}: no organisation's index any more")
+            _drop(conn, name)
+            report.dropped.append(name)
     report.tenants_with_index = len(registered)
-    report.tenants_searched_exactly = sum(1 for key in counts if key not in registered)
+    report.tenants_without_index = sum(1 for key in counts if key not in registered)
     report.duration_s = round(time.monotonic() - started, 3)
     return report
