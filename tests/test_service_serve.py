@@ -84,8 +84,6 @@ def test_workers_share_the_port_restart_when_killed_and_stop_on_sigterm(tmp_path
 
 def test_workers_run_on_uvloop_and_httptools() -> None:
     import uvloop
-    from uvicorn.config import HTTP_PROTOCOLS
-    from uvicorn.importer import import_from_string
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     from cogo.service.server import _config
@@ -96,4 +94,48 @@ def test_workers_run_on_uvloop_and_httptools() -> None:
         assert isinstance(loop, uvloop.Loop)
     finally:
         loop.close()
-    assert import_from_string(HTTP_PROTOCOLS[config.http]) is HttpToolsProtocol  # type: ignore[index]
+    assert isinstance(config.http, type) and issubclass(config.http, HttpToolsProtocol)
+
+
+def test_writes_in_one_pass_of_the_loop_leave_as_one_and_close_sends_what_is_held() -> None:
+    import asyncio
+    import socket
+
+    import uvloop
+
+    from cogo.service.server import CoalescingTransport
+
+    async def run() -> list[bytes | None]:
+        loop = asyncio.get_running_loop()
+        ours, peer = socket.socketpair()
+        peer.setblocking(False)
+        transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+        coalescing = CoalescingTransport(transport, loop)  # type: ignore[arg-type]
+
+        def received() -> bytes | None:
+            try:
+                return peer.recv(1 << 20)
+            except BlockingIOError:
+                return None
+
+        seen: list[bytes | None] = []
+        coalescing.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        coalescing.write(b"body")
+        seen.append(received())  # nothing sent while this pass of the loop writes
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        seen.append(received())  # both, once the pass is over
+        big = b"x" * (CoalescingTransport.MAX_HELD_BYTES + 1)
+        coalescing.write(big)  # more than it holds: written at once
+        seen.append(b"" if received() else None)
+        while received():
+            await asyncio.sleep(0.01)
+        coalescing.write(b"last words")
+        coalescing.close()  # writes what it holds first
+        await asyncio.sleep(0.05)
+        seen.append(received())
+        assert coalescing.is_closing()  # the rest is the socket transport's
+        peer.close()
+        return seen
+
+    assert uvloop.run(run()) == [None, b"HTTP/1.1 200 OK\r\n\r\nbody", b"", b"last words"]
