@@ -259,6 +259,32 @@ def test_a_first_build_loaded_in_bulk_is_the_graph_merge_builds(
             bulk.close()
 
 
+def test_files_parsed_by_forked_workers_build_the_same_graph(
+    tmp_path: Path, ladybug_graph: GraphStore, db: psycopg.Connection, history: tuple[str, dict[str, str]]
+) -> None:
+    """Large batches of files (here: the snapshot a first run from the last commit parses) are parsed by
+    forked processes besides this one; the graph is the one a single process builds. The threshold is
+    lowered so that this small repository's batch qualifies."""
+    repo, _ = history
+    built = {}
+    for name, options in {
+        "alone": BuildOptions(max_commits=1, parse_workers=1),
+        "forked": BuildOptions(max_commits=1, parse_workers=3, parallel_min_bytes=0),
+    }.items():
+        db.execute("DELETE FROM code_file_facts")
+        db.execute("DELETE FROM code_repo_cursors")
+        store = LadybugStore(tmp_path / name / "graph.lbug")
+        try:
+            store.ensure_schema()
+            stats = build_repository(repo, store, db, options)
+            built[name] = (stats.files_parsed, stats.files_parsed_by_workers, dump.full(store))
+        finally:
+            store.close()
+    assert built["alone"][1] == 0 and built["forked"][1] > 0
+    assert built["forked"][0] == built["alone"][0]
+    assert built["forked"][2] == built["alone"][2]
+
+
 def test_a_force_push_rebuilds_the_repository_and_is_recorded(
     tmp_path: Path, ladybug_graph: GraphStore, db: psycopg.Connection
 ) -> None:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+
 from cogo.code.facts import FileFacts
-from cogo.code.parse import parse_file
+from cogo.code.parse import DEFAULT_SIZE_LIMIT, parse_file
+from cogo.code.parse_pool import parse_blobs
 from cogo.code.resolve import Index, link_file
 
 PYTHON = b'''"""Tokens for the API.
@@ -67,6 +74,49 @@ def test_python_definitions_decorators_docstrings_and_imports() -> None:
         ("core", "base", None, 2),
         ("", "sibling", "sib", 1),
     ]
+
+
+@pytest.mark.parametrize(
+    "literal",
+    [
+        '"""Plain."""',
+        "'''Single quotes, \"inner\" ones.'''",
+        '"One line."',
+        "'One line.'",
+        '"""Tab\\tand\\nescapes."""',
+        'r"""Raw \\d+."""',
+        'b"""Bytes."""',
+        '"""\n    Indented\n        more\n    """',
+        'u"Prefixed."',
+    ],
+)
+def test_docstrings_read_as_python_reads_them(literal: str) -> None:
+    facts = parse_file("m.py", f"def f():\n    {literal}\n".encode())
+    assert facts is not None
+    value = ast.literal_eval(literal)
+    expected = inspect.cleandoc(value.decode() if isinstance(value, bytes) else value)
+    assert facts.symbols[0].docstring == expected
+
+
+def test_calls_at_the_same_place_come_in_one_order() -> None:
+    """`super().save()` holds two calls starting at the same byte; their order does not depend on the
+    order tree-sitter reports them in."""
+    source = b"class A(B):\n    def save(self):\n        super().save()\n        self.done()\n"
+    for _ in range(5):
+        facts = parse_file("m.py", source)
+        assert facts is not None
+        assert {s.name: s.calls for s in facts.symbols}["save"] == [["super"], ["super()", "save"], ["self", "done"]]
+
+
+def test_forked_workers_parse_the_same_facts() -> None:
+    root = Path(__file__).resolve().parent.parent
+    blobs = [(str(p.relative_to(root)), "", p.read_bytes()) for p in sorted((root / "cogo").rglob("*.py"))]
+    alone, by_children = parse_blobs(blobs, DEFAULT_SIZE_LIMIT, workers=1, min_bytes=0)
+    assert by_children == 0
+    together, by_children = parse_blobs(blobs, DEFAULT_SIZE_LIMIT, workers=3, min_bytes=0)
+    assert 0 < by_children < len(blobs)
+    assert [f.to_json() for f in together if f] == [f.to_json() for f in alone if f]
+    assert len(together) == len(alone) == len(blobs)
 
 
 def test_code_hash_changes_with_the_code_only() -> None:

@@ -10,9 +10,11 @@ A cursor that is no ancestor of the head (a force-push) rebuilds the repository 
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +27,7 @@ from cogo.code.git import Change, CommitInfo, GitRepo, TreeEntry
 from cogo.code.languages import language_of, module_name
 from cogo.code.libraries import library_for, manifest_versions
 from cogo.code.parse import DEFAULT_SIZE_LIMIT, parse_file
+from cogo.code.parse_pool import PARALLEL_MIN_BYTES, parse_blobs
 from cogo.code.resolve import Index, imported_modules, link_file
 from cogo.graph.base import GraphStore
 
@@ -32,6 +35,7 @@ CODE_LABELS = ("CodeFile", "Function", "Class", "Commit")
 NODE_ORDER = ("Commit", "Task", "CodeFile", "Class", "Function", "Library")
 FACTS_CACHE = 4096
 PREFETCH_MIN = 8  # a commit changing more files than this has its blobs read in one batch
+PARSE_BATCH_FILES, PARSE_BATCH_BYTES = 1000, 32_000_000  # blobs held in memory at once to be parsed
 
 
 @dataclass
@@ -42,6 +46,8 @@ class BuildOptions:
     since: str | None = None  # a first run takes only commits after this date (git's --since)
     size_limit: int = DEFAULT_SIZE_LIMIT
     chunk_commits: int = 500  # graph writes are flushed at least this often (bounded memory)
+    parse_workers: int | None = None  # processes parsing a large batch of files (default: the cores, up to 4)
+    parallel_min_bytes: int = PARALLEL_MIN_BYTES  # smaller batches are parsed in this process alone
 
 
 @dataclass
@@ -53,6 +59,7 @@ class BuildStats:
     rewritten_from: str | None = None
     commits: int = 0
     files_parsed: int = 0
+    files_parsed_by_workers: int = 0  # of which forked processes parsed (see parse_pool)
     bytes_parsed: int = 0
     head_files: int = 0
     files_changed: int = 0
@@ -75,6 +82,14 @@ class BuildStats:
             "files_with_parse_errors": len(self.parse_error_files),
             "tasks": len(self.tasks),
         }
+
+
+@dataclass
+class Pending:
+    """Rows collected and not yet written: label -> id -> row, (type, from, to) -> (src, dst) -> row."""
+
+    nodes: dict[str, dict[str, dict[str, Any]]]
+    rels: dict[tuple[str, str, str], dict[tuple[str, str], dict[str, Any]]]
 
 
 class GraphWriter:
@@ -108,28 +123,40 @@ class GraphWriter:
     def pending(self) -> int:
         return sum(map(len, self.nodes.values())) + sum(map(len, self.rels.values()))
 
-    def flush(self) -> None:
+    def take(self) -> Pending:
+        """The pending rows, handed over (to be written by write(), possibly in another thread while
+        new rows are collected)."""
+        pending = Pending(self.nodes, self.rels)
+        self.nodes, self.rels = {}, {}
+        return pending
+
+    def flush(self, *, final: bool = False) -> None:
+        self.write(self.take(), final=final)
+
+    def write(self, pending: Pending, *, final: bool = False) -> None:
+        """Write rows taken from this writer; one write at a time. `final`: no later write in this build
+        has rows of these labels and relationship types, so only which ids were written is remembered
+        (for the relationships written later), not each row's fingerprint."""
         if self.bulk:
-            self._flush_bulk()
+            self._write_bulk(pending, final)
             return
         for label in NODE_ORDER:
-            rows = self.nodes.pop(label, {})
+            rows = pending.nodes.get(label)
             if rows:
                 self.stats.nodes_written += self.graph.upsert_nodes(label, rows.values())
-        for (rel_type, a, b), rows in sorted(self.rels.items()):
+        for (rel_type, a, b), rows in sorted(pending.rels.items()):
             self.stats.relationships_written += self.graph.upsert_relationships(rel_type, a, b, rows.values())
-        self.rels.clear()
 
-    def _flush_bulk(self) -> None:
+    def _write_bulk(self, pending: Pending, final: bool) -> None:
         graph, stats = self.graph, self.stats
         for label in NODE_ORDER:
-            rows = self.nodes.pop(label, {})
+            rows = pending.nodes.get(label, {})
             written = self._written.setdefault(label, {})
             new: list[dict[str, Any]] = []
             changed: list[dict[str, Any]] = []
             for node_id, row in rows.items():
-                fingerprint = hash(repr(row))
                 before = written.get(node_id)
+                fingerprint = hash(repr(row)) if before is not None or not final else 0
                 if before == fingerprint:
                     continue
                 # Library and Task nodes are shared with other repositories: they may exist already.
@@ -137,23 +164,36 @@ class GraphWriter:
                 written[node_id] = fingerprint
             stats.nodes_written += graph.insert_nodes(label, new) if new else 0
             stats.nodes_written += graph.upsert_nodes(label, changed) if changed else 0
-        for (rel_type, a, b), rows in sorted(self.rels.items()):
+        for (rel_type, a, b), rows in sorted(pending.rels.items()):
             tracked = "Commit" not in (a, b)
             known_a, known_b = self._written.get(a, {}), self._written.get(b, {})
             new, other = [], []
             for (src, dst), row in rows.items():
                 key = (rel_type, a, b, src, dst)
-                fingerprint = hash(repr(row))
                 before = self._written_rels.get(key) if tracked else None
-                if before == fingerprint:
+                if before is not None and before == hash(repr(row)):
                     continue
                 endpoints_written = src in known_a and dst in known_b
                 (new if before is None and endpoints_written else other).append(row)
-                if tracked and (before is not None or endpoints_written):
-                    self._written_rels[key] = fingerprint
+                if tracked and not final and (before is not None or endpoints_written):
+                    self._written_rels[key] = hash(repr(row))
             stats.relationships_written += graph.insert_relationships(rel_type, a, b, new) if new else 0
             stats.relationships_written += graph.upsert_relationships(rel_type, a, b, other) if other else 0
-        self.rels.clear()
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a build runs. A build allocates millions of small
+    objects that live until it ends (facts, rows): the collector's passes over them cost a tenth of a first
+    build and find nothing. Each graph flush during the history pass collects once, so garbage in cycles
+    (from the database drivers) stays bounded however long the history."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def file_row(repo: str, facts: FileFacts, removed_in: str | None) -> dict[str, Any]:
@@ -252,9 +292,23 @@ class RepoGraphBuilder:
         """Parse the (path, blob) pairs not in the cache with their blobs read in one batch (a round trip
         per blob to `git cat-file` would cost about as much as parsing)."""
         paths = {blob: path for path, blob in files if (path, blob) not in self._cache and language_of(path)}
+        batch: list[tuple[str, str, bytes]] = []
+        held = 0
         for blob, data in self.git.read_blobs(list(paths)):
-            path = paths[blob]
-            result = parse_file(path, data, blob_sha=blob, size_limit=self.options.size_limit)
+            batch.append((paths[blob], blob, data))
+            held += len(data)
+            if len(batch) >= PARSE_BATCH_FILES or held >= PARSE_BATCH_BYTES:
+                self._parse_batch(batch)
+                batch, held = [], 0
+        self._parse_batch(batch)
+
+    def _parse_batch(self, blobs: list[tuple[str, str, bytes]]) -> None:
+        if not blobs:
+            return
+        options = self.options
+        parsed, by_workers = parse_blobs(blobs, options.size_limit, options.parse_workers, options.parallel_min_bytes)
+        self.stats.files_parsed_by_workers += by_workers
+        for (path, blob, data), result in zip(blobs, parsed, strict=True):
             if result is not None:
                 if result.skipped is None:
                     self.stats.files_parsed += 1
@@ -294,6 +348,7 @@ class RepoGraphBuilder:
             stats.commits += 1
             if stats.commits % options.chunk_commits == 0 or self.writer.pending > 100_000:
                 self._flush()
+                gc.collect()  # the collector is paused during the build (see _collector_paused)
         if not self.writer.bulk:
             self._flush()
         stats.history_s = round(time.monotonic() - started, 3)
@@ -445,10 +500,6 @@ class RepoGraphBuilder:
         if not fresh:
             stale = [f.path for f in relink] + deleted
             self._delete_outgoing(stale)
-        versions = manifest_versions(
-            lambda path: self.git.read_blob(next(e.blob for e in all_entries if e.path == path)),
-            [e.path for e in all_entries],
-        )
         for facts in changed:
             w.node("CodeFile", file_row(repo, facts, None))
             symbols = {s.qualified_name: s for s in facts.symbols}
@@ -456,6 +507,28 @@ class RepoGraphBuilder:
                 label = symbol_label(symbol)
                 w.node(label, symbol_row(repo, facts, symbol, None))
                 self._contains(container(repo, facts, symbol, symbols), label, f"{repo}:{symbol.qualified_name}")
+        self._describe_tasks()
+        # The graph is written in a thread while this one links the files and stores the facts (both
+        # database libraries release the GIL while they work): first the nodes and what the history said,
+        # then the links (Library, IMPORTS, USES, CALLS: labels and types no earlier write has). The
+        # cursor commits only once both writes have succeeded.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            structure_written = pool.submit(w.write, w.take(), final=True)
+            self._link(relink, index, all_entries)
+            links_written = pool.submit(w.write, w.take(), final=True)
+            with self.conn.transaction():
+                store.save_facts(self.conn, repo, changed, deleted, first=not stored)
+                store.save_cursor(self.conn, repo, stats.branch, head, stats.commits)
+                structure_written.result()
+                links_written.result()
+
+    def _link(self, relink: list[FileFacts], index: Index, all_entries: list[TreeEntry]) -> None:
+        """Library, IMPORTS, USES and CALLS rows of these files."""
+        repo, stats, w = self.repo, self.stats, self.writer
+        versions = manifest_versions(
+            lambda path: self.git.read_blob(next(e.blob for e in all_entries if e.path == path)),
+            [e.path for e in all_entries],
+        )
         for facts in relink:
             links = link_file(index, facts)
             stats.call_sites += links.call_sites
@@ -479,14 +552,6 @@ class RepoGraphBuilder:
                     resolution=resolution,
                     confidence=confidence,
                 )
-        self._describe_tasks()
-        # The graph is written in a thread while the facts go to Postgres: both libraries release the GIL
-        # while their database works. The cursor commits only once the graph write has succeeded.
-        with self.conn.transaction(), ThreadPoolExecutor(max_workers=1) as pool:
-            graph_written = pool.submit(self.writer.flush)
-            store.save_facts(self.conn, repo, changed, deleted, first=not stored)
-            store.save_cursor(self.conn, repo, stats.branch, head, stats.commits)
-            graph_written.result()
 
     def _delete_outgoing(self, paths: Iterable[str]) -> None:
         """The structure leaving these files is rewritten: drop what their last version said."""
@@ -513,4 +578,5 @@ def build_repository(
     repo: str, graph: GraphStore, conn: psycopg.Connection, options: BuildOptions | None = None
 ) -> BuildStats:
     """Bring one repository's graph up to its head (see the module docstring)."""
-    return RepoGraphBuilder(repo, graph, conn, options).run()
+    with _collector_paused():  # the builder and what it holds are freed before the collector resumes
+        return RepoGraphBuilder(repo, graph, conn, options).run()

@@ -54,7 +54,18 @@ class Symbol:
     first_param: str | None = None
 
 
-_REQUIRED = {"kind", "name", "qualified_name", "parent", "start_line", "end_line", "code_hash"}
+_REQUIRED = ("kind", "name", "qualified_name", "parent", "start_line", "end_line", "code_hash")
+_OPTIONAL = tuple(k for k in Symbol.__slots__ if k not in _REQUIRED)
+
+
+def _symbol_json(symbol: Symbol) -> dict[str, Any]:
+    """The symbol's fields, leaving out those at their empty value (None, [], {}, False)."""
+    row = {k: getattr(symbol, k) for k in _REQUIRED}
+    for k in _OPTIONAL:
+        value = getattr(symbol, k)
+        if value is not None and value is not False and value != [] and value != {}:
+            row[k] = value
+    return row
 
 
 @dataclass(slots=True)
@@ -85,14 +96,7 @@ class FileFacts:
             "parse_errors": self.parse_errors,
             "skipped": self.skipped,
             "imports": [[i.module, i.name, i.alias, i.level, i.line] for i in self.imports],
-            "symbols": [
-                {
-                    k: getattr(s, k)
-                    for k in Symbol.__slots__
-                    if k in _REQUIRED or getattr(s, k) not in (None, [], {}, False)
-                }
-                for s in self.symbols
-            ],
+            "symbols": [_symbol_json(s) for s in self.symbols],
             "module_calls": self.module_calls,
             "module_names": self.module_names,
             "module_types": self.module_types,

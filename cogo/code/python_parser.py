@@ -1,26 +1,29 @@
 """Python files to facts with tree-sitter: one query run in C captures definitions, calls, imports and
 local bindings; Python only visits the captured nodes (walking every node in Python would cost more than
-the parse itself)."""
+the parse itself). Each kind of capture is handled in one loop of its own, in document order: the scope a
+node belongs to is looked up by its start byte in the definitions' nesting (a bisect), not by merging and
+sorting all captures."""
 
 from __future__ import annotations
 
 import ast
 import hashlib
 import inspect
-import itertools
+import re
+from bisect import bisect_right
 
 import tree_sitter as ts
 
 from cogo.code.facts import FileFacts, ImportRef, Symbol
 from cogo.code.languages import parser, query
 
+# Only identifiers and attributes are call targets worth keeping (dotted() gives None for the rest).
 QUERY = """
 (function_definition) @function
 (class_definition) @class
-(call function: (_) @call)
-(decorator) @decorator
+(call function: [(identifier) (attribute)] @call)
 (import_statement) @import
-(import_from_statement) @import_from
+(import_from_statement) @import
 (attribute object: (identifier) @reference)
 (assignment left: (identifier) right: (call function: (_) @local_call))
 (assignment left: (identifier) @local)
@@ -35,8 +38,10 @@ QUERY = """
 (MISSING) @error
 """
 
-# Which capture a node counts as, in document order; definitions open a scope.
-_ORDER = {"function": 0, "class": 0, "decorator": 1, "local": 2, "local_call": 3, "call": 4, "reference": 5}
+# An attribute whose text is a plain dotted name (no spaces, comments, calls or subscripts) splits on its
+# dots; None/True/False are not identifiers in the grammar, so a name starting with one takes the slow path.
+_PLAIN_DOTTED = re.compile(r"[^\W\d]\w*(?:\.[^\W\d]\w*)+")
+_NOT_IDENTIFIERS = ("None.", "True.", "False.")
 
 
 def _assigned_name(call_callee: ts.Node) -> str | None:
@@ -70,12 +75,26 @@ def dotted(node: ts.Node) -> list[str] | None:
     return None
 
 
+def _plain_string(raw: str) -> str | None:
+    """The value of a string literal without prefix or escapes (what literal_eval would give, without
+    compiling it), or None when it needs literal_eval."""
+    quote = raw[:3] if raw[:3] in ('"""', "'''") else raw[:1]
+    if quote not in ('"""', "'''", '"', "'") or len(raw) < 2 * len(quote) or not raw.endswith(quote):
+        return None
+    inner = raw[len(quote) : -len(quote)]
+    if quote in inner or "\\" in inner or "\r" in inner or "\x00" in inner or (len(quote) == 1 and "\n" in inner):
+        return None
+    return inner
+
+
 def string_value(node: ts.Node) -> str | None:
     raw = _text(node)
-    try:
-        value = ast.literal_eval(raw)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        value = raw.strip("\"'rRbBuUfF")
+    value: object = _plain_string(raw)
+    if value is None:
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            value = raw.strip("\"'rRbBuUfF")
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     return inspect.cleandoc(value) if isinstance(value, str) else None
@@ -84,14 +103,14 @@ def string_value(node: ts.Node) -> str | None:
 def docstring_of(body: ts.Node | None) -> str | None:
     if body is None:
         return None
-    for child in body.named_children:
-        if child.type == "comment":
-            continue
-        if child.type == "expression_statement" and child.named_child_count == 1:
-            first = child.named_children[0]
-            if first.type == "string":
-                return string_value(first)
-        return None
+    # Not named_children: a class body's list would hold every statement.
+    child = body.named_child(0) if body.named_child_count else None
+    while child is not None and child.type == "comment":
+        child = child.next_named_sibling
+    if child is not None and child.type == "expression_statement" and child.named_child_count == 1:
+        first = child.named_child(0)
+        if first is not None and first.type == "string":
+            return string_value(first)
     return None
 
 
@@ -151,113 +170,102 @@ def _imports(node: ts.Node, line: int) -> list[ImportRef]:
     return refs
 
 
+def callee_parts(node: ts.Node) -> list[str] | None:
+    """dotted() of a call target, reading a plain dotted attribute's text once instead of node by node."""
+    if node.type == "attribute":
+        text = _text(node)
+        if _PLAIN_DOTTED.fullmatch(text) and not text.startswith(_NOT_IDENTIFIERS):
+            return text.split(".")
+        return dotted(node)
+    if node.type == "identifier":
+        return [_text(node)]
+    return None
+
+
+def _in_order(nodes: list[ts.Node]) -> list[tuple[int, ts.Node]]:
+    """(start byte, node) of one capture name's nodes in document order. The cursor yields them in no
+    fixed order; nodes starting at the same byte (the callees `super` and `super().f`) go shortest first."""
+    starts = [n.start_byte for n in nodes]
+    ends = [n.end_byte for n in nodes]
+    return [(start, nodes[i]) for start, _, i in sorted(zip(starts, ends, range(len(nodes)), strict=True))]
+
+
 def parse_python(path: str, data: bytes, facts: FileFacts) -> FileFacts:
     tree = parser("python").parse(data)
     root = tree.root_node
     facts.summary = _summary(docstring_of(root))
     captures = ts.QueryCursor(query("python", QUERY)).captures(root)
     facts.parse_errors = len(captures.get("error", ()))
-
-    # (start, capture order, sequence, name, node): the unique sequence number keeps the sort from ever
-    # comparing nodes, and lets it run without a key function.
-    events: list[tuple[int, int, int, str, ts.Node]] = []
-    sequence = itertools.count()
-    for name, nodes in captures.items():
-        if name == "error":
-            continue
-        order = _ORDER.get(name, 9)
-        events.extend((node.start_byte, order, next(sequence), name, node) for node in nodes)
-    events.sort()
-
-    by_qname: dict[str, Symbol] = {}
-    # Open scopes: (end_byte, symbol)
-    stack: list[tuple[int, Symbol]] = []
     module = facts.module
 
-    for start, _, _, name, node in events:
+    # Definitions in document order, each in the innermost one open at its start. Their nesting becomes
+    # `bounds`/`owners`: from byte bounds[i] on (until the next bound) the innermost scope is owners[i]
+    # (None: module level). A node's scope is owners[bisect_right(bounds, node.start_byte) - 1].
+    by_qname: dict[str, Symbol] = {}
+    stack: list[tuple[int, Symbol]] = []  # open scopes: (end_byte, symbol)
+    bounds: list[int] = [0]
+    owners: list[Symbol | None] = [None]
+    for start, node in _in_order(captures.get("function", []) + captures.get("class", [])):
         while stack and stack[-1][0] <= start:
-            stack.pop()
-        scope = stack[-1][1] if stack else None
-        if name in ("function", "class"):
-            ident = node.child_by_field_name("name")
-            if ident is None:
-                continue
-            short = _text(ident)
-            outer = node.parent if node.parent is not None and node.parent.type == "decorated_definition" else node
-            decorators = (
-                [_text(d)[1:].strip() for d in outer.named_children if d.type == "decorator"] if outer != node else []
-            )
-            qname = f"{scope.qualified_name if scope else module}.{short}" if module else short
-            body = node.child_by_field_name("body")
-            source = outer.text or b""
-            symbol = Symbol(
-                kind=name,
-                name=short,
-                qualified_name=qname,
-                parent=scope.qualified_name if scope else None,
-                start_line=outer.start_point[0] + 1,
-                end_line=node.end_point[0] + 1,
-                code_hash=hashlib.sha256(source).hexdigest(),
-                docstring=docstring_of(body),
-                decorators=decorators,
-                is_method=scope is not None and scope.kind == "class" and name == "function",
-            )
-            if name == "function":
-                params = node.child_by_field_name("parameters")
-                returns = node.child_by_field_name("return_type")
-                symbol.signature = _text(params) + (f" -> {_text(returns)}" if returns is not None else "")
-                symbol.local_names = _parameter_names(params)
-                symbol.first_param = symbol.local_names[0] if symbol.local_names else None
-            else:
-                superclasses = node.child_by_field_name("superclasses")
-                if superclasses is not None:
-                    for arg in superclasses.named_children:
-                        parts = dotted(arg)
-                        if parts:
-                            symbol.bases.append(parts)
-                            symbol.references.append(parts[0])
-            for decorator in decorators:
-                symbol.references.append(decorator.split("(", 1)[0].split(".", 1)[0])
-            existing = by_qname.get(qname)
-            if existing is not None:  # redefinition (property setter, if/else variants): one node
-                existing.code_hash = hashlib.sha256((existing.code_hash + symbol.code_hash).encode()).hexdigest()
-                existing.end_line = max(existing.end_line, symbol.end_line)
-                symbol = existing
-            else:
-                by_qname[qname] = symbol
-            stack.append((node.end_byte, symbol))
-        elif scope is None:
-            if name == "import" or name == "import_from":
-                facts.imports.extend(_imports(node, node.start_point[0] + 1))
-            elif name == "call":
-                parts = dotted(node)
-                if parts and parts not in facts.module_calls:
-                    facts.module_calls.append(parts)
-            elif name == "local":
-                facts.module_names.append(_text(node))
-            elif name == "local_call":
-                parts, assigned = dotted(node), _assigned_name(node)
-                if parts and assigned is not None:
-                    # A name assigned twice from different calls has no one type.
-                    known = facts.module_types.get(assigned)
-                    facts.module_types[assigned] = parts if known in (None, parts) else []
+            bounds.append(stack.pop()[0])
+            owners.append(stack[-1][1] if stack else None)
+        ident = node.child_by_field_name("name")
+        if ident is None:
             continue
-        elif name == "call":
-            parts = dotted(node)
-            if parts:
-                scope.calls.append(parts)
-        elif name == "reference":
-            scope.references.append(_text(node))
-        elif name == "local":
-            scope.local_names.append(_text(node))
-        elif name == "local_call":
-            parts, assigned = dotted(node), _assigned_name(node)
-            if parts and assigned is not None:
-                scope.local_types[assigned] = parts
-        elif name in ("import", "import_from"):
-            # A function-level import binds names in that function only; keep them with the file's
-            # imports (resolution treats them alike) so calls through them still resolve.
-            facts.imports.extend(_imports(node, node.start_point[0] + 1))
+        scope = stack[-1][1] if stack else None
+        symbol = _definition(node, ident, scope, module)
+        existing = by_qname.get(symbol.qualified_name)
+        if existing is not None:  # redefinition (property setter, if/else variants): one node
+            existing.code_hash = hashlib.sha256((existing.code_hash + symbol.code_hash).encode()).hexdigest()
+            existing.end_line = max(existing.end_line, symbol.end_line)
+            symbol = existing
+        else:
+            by_qname[symbol.qualified_name] = symbol
+        stack.append((node.end_byte, symbol))
+        bounds.append(start)
+        owners.append(symbol)
+    while stack:
+        bounds.append(stack.pop()[0])
+        owners.append(stack[-1][1] if stack else None)
+
+    # A function-level import binds names in that function only; it is kept with the file's imports
+    # (resolution treats them alike) so calls through it still resolve.
+    for _, node in _in_order(captures.get("import", [])):
+        facts.imports.extend(_imports(node, node.start_point[0] + 1))
+
+    module_calls: set[tuple[str, ...]] = set()
+    for start, node in _in_order(captures.get("call", [])):
+        parts = callee_parts(node)
+        if not parts:
+            continue
+        scope = owners[bisect_right(bounds, start) - 1]
+        if scope is not None:
+            scope.calls.append(parts)
+        elif (key := tuple(parts)) not in module_calls:
+            module_calls.add(key)
+            facts.module_calls.append(parts)
+
+    for node in captures.get("reference", ()):  # sorted into a set below: order does not matter
+        scope = owners[bisect_right(bounds, node.start_byte) - 1]
+        if scope is not None:
+            scope.references.append(node.text.decode("utf-8", "replace"))
+
+    for node in captures.get("local", ()):  # likewise
+        scope = owners[bisect_right(bounds, node.start_byte) - 1]
+        (scope.local_names if scope is not None else facts.module_names).append(node.text.decode("utf-8", "replace"))
+
+    for start, node in _in_order(captures.get("local_call", [])):
+        parts, assigned = callee_parts(node), _assigned_name(node)
+        if not parts or assigned is None:
+            continue
+        scope = owners[bisect_right(bounds, start) - 1]
+        if scope is not None:
+            scope.local_types[assigned] = parts
+        else:
+            # A name assigned twice from different calls has no one type.
+            known = facts.module_types.get(assigned)
+            facts.module_types[assigned] = parts if known in (None, parts) else []
+
     for symbol in by_qname.values():
         symbol.local_names = sorted(set(symbol.local_names))
         symbol.references = sorted(set(symbol.references))
@@ -265,3 +273,42 @@ def parse_python(path: str, data: bytes, facts: FileFacts) -> FileFacts:
     facts.module_names = sorted(set(facts.module_names))
     facts.module_types = {k: v for k, v in facts.module_types.items() if v}
     return facts
+
+
+def _definition(node: ts.Node, ident: ts.Node, scope: Symbol | None, module: str) -> Symbol:
+    """The Symbol of a function_definition or class_definition node (its name node given)."""
+    kind = "function" if node.type == "function_definition" else "class"
+    short = _text(ident)
+    parent = node.parent
+    outer = parent if parent is not None and parent.type == "decorated_definition" else node
+    decorators = [_text(d)[1:].strip() for d in outer.named_children if d.type == "decorator"] if outer != node else []
+    qname = f"{scope.qualified_name if scope else module}.{short}" if module else short
+    symbol = Symbol(
+        kind=kind,
+        name=short,
+        qualified_name=qname,
+        parent=scope.qualified_name if scope else None,
+        start_line=outer.start_point[0] + 1,
+        end_line=node.end_point[0] + 1,
+        code_hash=hashlib.sha256(outer.text or b"").hexdigest(),
+        docstring=docstring_of(node.child_by_field_name("body")),
+        decorators=decorators,
+        is_method=scope is not None and scope.kind == "class" and kind == "function",
+    )
+    if kind == "function":
+        params = node.child_by_field_name("parameters")
+        returns = node.child_by_field_name("return_type")
+        symbol.signature = _text(params) + (f" -> {_text(returns)}" if returns is not None else "")
+        symbol.local_names = _parameter_names(params)
+        symbol.first_param = symbol.local_names[0] if symbol.local_names else None
+    else:
+        superclasses = node.child_by_field_name("superclasses")
+        if superclasses is not None:
+            for arg in superclasses.named_children:
+                parts = dotted(arg)
+                if parts:
+                    symbol.bases.append(parts)
+                    symbol.references.append(parts[0])
+    for decorator in decorators:
+        symbol.references.append(decorator.split("(", 1)[0].split(".", 1)[0])
+    return symbol
