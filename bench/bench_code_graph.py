@@ -6,9 +6,11 @@ Prints, each next to its limit:
   first snapshot  end to end: the head's files parsed, resolved and written (graph + Postgres), one commit
   history         every first-parent commit: commits/s, nodes and relationships written per second
   new commit      each of the last N commits processed on its own (what the sensor triggers)
-Each phase runs in its own process, so its peak memory (max RSS) is its own. The graph is the embedded
-LadybugDB in a temporary folder (or Neo4j when COGO_GRAPH_URL is set: the repository's nodes are replaced);
-Postgres is COGO_DATABASE_URL or a temporary embedded server.
+Wall time decides the ratios; CPU time is printed too (with the forked parse workers' own, which the
+first snapshot uses on a machine with more than one core; --parse-workers 1 measures one core alone).
+Each phase runs in its own process, so its peak memory (max RSS) is its own (not the forked workers').
+The graph is the embedded LadybugDB in a temporary folder (or Neo4j when COGO_GRAPH_URL is set: the
+repository's nodes are replaced); Postgres is COGO_DATABASE_URL or a temporary embedded server.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ TARGET_NEW_COMMIT_S = 1.0
 
 
 def children_cpu() -> float:
-    """CPU seconds of this process's finished children (the forked parse workers)."""
+    """CPU seconds of this process's finished children (forked parse workers, git)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
 
@@ -254,7 +256,8 @@ def main() -> None:
     )
     cpu = snap["cpu_seconds"] + snap["workers_cpu_seconds"]
     print(
-        f"  cpu               {cpu:.3f} s ({snap['workers_cpu_seconds']:.3f} s of it in forked parse workers) "
+        f"  cpu               {cpu:.3f} s ({snap['workers_cpu_seconds']:.3f} s of it in child processes: "
+        "forked parse workers and git) "
         f"= {parse['cpu_seconds'] / cpu:.2f} of parse-only's cpu {parse['cpu_seconds']:.3f} s"
     )
     written = hist["nodes"] + hist["relationships"]
