@@ -772,6 +772,12 @@ def main() -> None:
         "--vectors-only", action="store_true", help="phase 6 alone, on the database a previous run left"
     )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/cogo-bench-knowledge"))
+    parser.add_argument(
+        "--database",
+        default=DB_NAME,
+        help="database for a full run, dropped and created anew (another name keeps the 1M vectors of "
+        f"{DB_NAME} for --search-only and bench_service.py)",
+    )
     args = parser.parse_args()
 
     server_url = database_url(Settings.from_env())
@@ -785,9 +791,9 @@ def main() -> None:
         vectors_phase(with_database(server_url, DB_NAME), args)
         print(f"total {time.monotonic() - started:.0f} s")
         return
-    url = fresh_database(server_url)
+    url = fresh_database(server_url, args.database)
     root = args.workdir / "workspaces"
-    print(f"database {DB_NAME}; workspace {root}; cores {os.cpu_count()}; chunks of {args.chunk_tokens} tokens")
+    print(f"database {args.database}; workspace {root}; cores {os.cpu_count()}; chunks of {args.chunk_tokens} tokens")
     print(f"text: {len(SENTENCES):,} distinct sentences from the docstrings and comments of installed Python files")
 
     with psycopg.connect(url) as conn:
