@@ -573,6 +573,7 @@ def hybrid_figures(url: str, queries: int, orgs: int) -> dict[str, float]:
 
     hybrid = []
     with psycopg.connect(url) as conn:
+        search_chunks(conn, "org_bench0", "warm up the model", 10, default_model=MODEL)  # loads the model: once
         for i in range(min(50, queries)):
             t0 = time.perf_counter()
             hits = search_chunks(

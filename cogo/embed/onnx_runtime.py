@@ -81,9 +81,9 @@ def _export(model_dir: Path, target: Path) -> None:
 
 def model_file(name: str, model_dir: Path) -> Path:
     """The model's ONNX file, exported on first use."""
-    import torch
+    from importlib.metadata import version  # not `import torch`: a process that finds the file never loads torch
 
-    target = cache_dir() / f"{name}-torch{torch.__version__.split('+')[0]}-v{EXPORT_VERSION}.onnx"
+    target = cache_dir() / f"{name}-torch{version('torch').split('+')[0]}-v{EXPORT_VERSION}.onnx"
     if not target.exists():
         _export(model_dir, target)
     return target
