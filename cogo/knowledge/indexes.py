@@ -93,6 +93,28 @@ def vector_type(dims: int) -> str:
     return "vector" if dims <= HNSW_MAX_VECTOR_DIMS else "halfvec"
 
 
+def create_hnsw_index(
+    name: str, model: str, dims: int, organization_id: str | None = None, *, concurrently: bool = False
+) -> sql.Composed:
+    """CREATE INDEX for a partial HNSW index over the model's vectors (cast to its dimension; halfvec above
+    HNSW's 2,000-dimension limit for vector), of one organisation's when `organization_id` is given."""
+    vtype = vector_type(dims)
+    where = sql.SQL("model = {}").format(sql.Literal(model))
+    if organization_id is not None:
+        where += sql.SQL(" AND organization_id = {}").format(sql.Literal(organization_id))
+    return sql.SQL(
+        "CREATE INDEX {concurrently} IF NOT EXISTS {name} ON embeddings USING hnsw "
+        "((embedding::{vtype}({dims})) {ops}) WHERE {where}"
+    ).format(
+        concurrently=sql.SQL("CONCURRENTLY" if concurrently else ""),
+        name=sql.Identifier(name),
+        vtype=sql.SQL(vtype),
+        dims=sql.Literal(dims),
+        ops=sql.SQL(f"{vtype}_cosine_ops"),
+        where=where,
+    )
+
+
 def ensure_model_index(conn: psycopg.Connection, model: str, dims: int) -> bool:
     """The model's partial HNSW index over embeddings (created on first use). True if created now."""
     row = conn.execute("SELECT dims FROM embedding_models WHERE model = %s", (model,)).fetchone()
@@ -102,18 +124,7 @@ def ensure_model_index(conn: psycopg.Connection, model: str, dims: int) -> bool:
         return False
     vtype = vector_type(dims)
     name = index_name(model)
-    conn.execute(
-        sql.SQL(
-            "CREATE INDEX IF NOT EXISTS {name} ON embeddings USING hnsw ((embedding::{vtype}({dims})) {ops}) "
-            "WHERE model = {model}"
-        ).format(
-            name=sql.Identifier(name),
-            vtype=sql.SQL(vtype),
-            dims=sql.Literal(dims),
-            ops=sql.SQL(f"{vtype}_cosine_ops"),
-            model=sql.Literal(model),
-        )
-    )
+    conn.execute(create_hnsw_index(name, model, dims))
     conn.execute(
         "INSERT INTO embedding_models (model, dims, vector_type, index_name) VALUES (%s, %s, %s, %s) "
         "ON CONFLICT (model) DO NOTHING",

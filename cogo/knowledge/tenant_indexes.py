@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from cogo.knowledge.indexes import vector_type
+from cogo.knowledge.indexes import create_hnsw_index
 
 # Below this many vectors an organisation is searched exactly (search.EXACT_SEARCH_BELOW is the same figure):
 # every organisation is then either searched exactly or through its own graph, never through a shared one.
@@ -71,23 +71,6 @@ def _drop(conn: psycopg.Connection, name: str) -> None:
     conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.Identifier(name)))
 
 
-def _build(conn: psycopg.Connection, organization_id: str, model: str, dims: int, name: str) -> None:
-    vtype = vector_type(dims)
-    conn.execute(
-        sql.SQL(
-            "CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON embeddings USING hnsw "
-            "((embedding::{vtype}({dims})) {ops}) WHERE model = {model} AND organization_id = {org}"
-        ).format(
-            name=sql.Identifier(name),
-            vtype=sql.SQL(vtype),
-            dims=sql.Literal(dims),
-            ops=sql.SQL(f"{vtype}_cosine_ops"),
-            model=sql.Literal(model),
-            org=sql.Literal(organization_id),
-        )
-    )
-
-
 def refresh_tenant_indexes(
     conn: psycopg.Connection,
     *,
@@ -128,7 +111,7 @@ def refresh_tenant_indexes(
         name = tenant_index_name(org, model)
         log(f"building {name} for {org} / {model} over {counts[(org, model)]} vectors ({i} of {len(wanted)})")
         t0 = time.monotonic()
-        _build(conn, org, model, dims[model], name)
+        conn.execute(create_hnsw_index(name, model, dims[model], org, concurrently=True))
         seconds = round(time.monotonic() - t0, 2)
         conn.execute(
             "INSERT INTO tenant_vector_indexes (organization_id, model, index_name, rows_at_build, build_seconds) "
