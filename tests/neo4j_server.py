@@ -33,7 +33,8 @@ class Neo4jServer:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(30)
+                # A clean shutdown checkpoints the store: under a loaded 2-core CI run it took over 30 s.
+                self.process.wait(120)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
