@@ -545,6 +545,7 @@ def search_figures(
             ids = np.array([r[0] for r in rows])
             matrix = np.array([r[1].to_numpy() for r in rows], dtype=np.float32)
             matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+            position = {row_id: j for j, row_id in enumerate(ids.tolist())}
             for i in indices:
                 q = qs[i] / np.linalg.norm(qs[i])
                 distances = 1.0 - matrix @ q
@@ -554,7 +555,6 @@ def search_figures(
                 # As ann-benchmarks counts it: a result as near as the 10th exact neighbour (within 1e-3) is one
                 # of the 10 nearest; among near-equal distances, which one comes back is a coin toss.
                 tenth = distances[order[-1]] + 1e-3
-                position = {row_id: j for j, row_id in enumerate(ids.tolist())}
                 tied_recalls.append(sum(distances[position[r]] <= tenth for r in results[i]) / 10)
         conn.commit()
     latencies.sort()
