@@ -12,12 +12,12 @@ from typing import Any
 
 import psycopg
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from cogo.config import Settings
 from cogo.service import auth
 from cogo.service.app import create_app
+from cogo.service.base_app import ReadServiceApp
 from cogo.service.hot_reads import HotReadsMiddleware
 from tests.service_helpers import (
     ALICE,
@@ -45,7 +45,7 @@ def data(db: psycopg.Connection) -> TwoTenants:
 def app_client(database_url: str, tmp_path: Path, *, hot_path: bool) -> Iterator[TestClient]:
     app = create_app(Settings.from_env({"COGO_HOME": str(tmp_path / "home"), "COGO_DATABASE_URL": database_url}))
     if not hot_path:
-        app.user_middleware[:] = [m for m in app.user_middleware if m.cls is not HotReadsMiddleware]
+        app.outer_middleware.remove(HotReadsMiddleware)
     with TestClient(app) as client:
         yield client
 
@@ -66,8 +66,8 @@ def clients(
             yield hot, routes
 
 
-def hot_path_of(app: FastAPI) -> HotReadsMiddleware:
-    layer: Any = app.middleware_stack
+def hot_path_of(app: ReadServiceApp) -> HotReadsMiddleware:
+    layer: Any = app.outer_stack
     while not isinstance(layer, HotReadsMiddleware):
         layer = layer.app
     return layer

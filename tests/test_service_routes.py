@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.conninfo
 import pytest
 from fastapi.testclient import TestClient
 
@@ -218,3 +219,25 @@ def test_openapi_document_declares_the_bearer_scheme_on_every_v1_route(client: T
             assert (operation.get("security") == [{"ClerkSession": []}]) == path.startswith("/v1/"), path
             if path.startswith("/v1/"):
                 assert {"401", "403", "404", "422"} <= set(operation["responses"]), path
+
+
+def test_an_unavailable_database_answers_503_in_the_error_shape(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str
+) -> None:
+    missing = psycopg.conninfo.make_conninfo(database_url, dbname="cogo_no_such_database")
+    with JwksServer() as jwks:
+        jwks.keys = [KEY.jwk]
+        env = service_env(jwks.url, COGO_SERVICE_POOL_TIMEOUT_S="0.5")
+        with service_client(monkeypatch, tmp_path, missing, env) as client:
+            headers = as_user(ALICE, ORG_A)
+            answers = [
+                client.get("/v1/conversations", headers=headers),  # the route (the token is new)
+                client.get("/v1/conversations", headers=headers),  # the short path, which hands the failure on
+                client.get(f"/v1/conversations/{uuid.uuid4()}/messages", headers=headers),
+                client.post("/v1/search", headers=headers, json={"query": "anything", "k": 3}),
+            ]
+    for answer in answers:
+        assert answer.status_code == 503, answer.text
+        unavailable = {"code": "unavailable", "message": "the database is unavailable; retry later"}
+        assert answer.json() == {"error": unavailable}
+        assert "cogo_no_such_database" not in answer.text

@@ -139,3 +139,85 @@ def test_writes_in_one_pass_of_the_loop_leave_as_one_and_close_sends_what_is_hel
         return seen
 
     assert uvloop.run(run()) == [None, b"HTTP/1.1 200 OK\r\n\r\nbody", b"", b"last words"]
+
+
+def test_a_worker_over_its_share_of_connections_closes_one_until_the_counts_even_out() -> None:
+    from cogo.service.balance import ConnectionBalance
+
+    counts = [0, 0]
+    first, second = ConnectionBalance(counts, 0), ConnectionBalance(counts, 1)
+    for _ in range(5):
+        first.opened()
+    second.opened()
+    # 5 against 1: the first closes the connections of its next requests, counting those already told to close.
+    assert [first.should_close() for _ in range(5)] == [True, True, True, False, False]
+    assert not second.should_close()  # the least loaded never closes
+    for _ in range(3):
+        first.closed(was_closing=True)
+    assert counts == [2, 1] and first.closing == 0
+    assert not first.should_close()  # within one of the least loaded
+    first.closed(was_closing=False)
+    assert counts == [1, 1]
+
+
+def test_keep_alive_connections_end_up_spread_evenly_over_the_workers(tmp_path: Path) -> None:
+    """The kernel assigns each connection to a worker by a hash: 40 connections rarely split 20/20. The workers
+    close the connections of whichever holds too many until they are within one of each other."""
+    import socket
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cogo.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=cogo_env(tmp_path / "home"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    request = f"GET /openapi.json HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+
+    def ask(sock: socket.socket) -> bool:
+        """One request; whether the server keeps the connection open."""
+        sock.sendall(request)
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(65536)
+        headers, _, body = head.partition(b"\r\n\r\n")
+        length = int(next(h for h in headers.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[1])
+        while len(body) < length:
+            body += sock.recv(65536)
+        return b"connection: close" not in headers.lower()
+
+    try:
+        wait_until_served(f"http://127.0.0.1:{port}/openapi.json")
+        deadline = time.monotonic() + 60
+        while len(workers := listeners(server.pid, port)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(workers) == 2
+        conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+        closed = 0
+        for _ in range(30):  # rounds of one request per connection, until a round closes none
+            closed_now = 0
+            for i, sock in enumerate(conns):
+                if not ask(sock):
+                    sock.close()
+                    conns[i] = socket.create_connection(("127.0.0.1", port))
+                    closed_now += 1
+            closed += closed_now
+            if closed_now == 0:
+                break
+        held = []
+        for worker in workers:
+            ours = {s.getsockname()[1] for s in conns}
+            held.append(
+                sum(
+                    1
+                    for c in worker.net_connections("tcp")
+                    if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port and c.raddr.port in ours
+                )
+            )
+        assert sum(held) == 40 and abs(held[0] - held[1]) <= 1, held
+        assert closed < 40, closed  # a few reconnects, not a connection closed per request
+        for sock in conns:
+            sock.close()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0

@@ -6,26 +6,31 @@ Routers live in their own modules and are mounted here; every route answers erro
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+import psycopg
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cogo import __version__
 from cogo.config import Settings
+from cogo.service.base_app import ReadServiceApp
 from cogo.service.health import router as health_router
 from cogo.service.read_service import install_read_service
 from cogo.service.webhooks import router as clerk_webhooks_router
+
+log = logging.getLogger("cogo.service")
 
 
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    app = FastAPI(title="cogo read service", version=__version__)
+def create_app(settings: Settings | None = None) -> ReadServiceApp:
+    app = ReadServiceApp(title="cogo read service", version=__version__)
     app.state.settings = settings or Settings.from_env()
 
     @app.exception_handler(StarletteHTTPException)
@@ -49,6 +54,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(
             error_body("invalid_request", "request validation failed", details=details), status_code=422
         )
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def database_unavailable(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        # The database is down or the pool gave no connection in time (psycopg_pool.PoolTimeout): a 503 the
+        # client may retry, in the errors' shape, without the driver's message (it names hosts and roles).
+        log.error("database unavailable: %s", exc)
+        return JSONResponse(error_body("unavailable", "the database is unavailable; retry later"), status_code=503)
 
     app.include_router(health_router)
     install_read_service(app)

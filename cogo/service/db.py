@@ -5,9 +5,10 @@ Every request's queries run in a transaction that first switches to the row-leve
 both transaction-local, so nothing survives the connection's return to the pool. The transaction is
 read-only as well: this service never writes through these connections.
 
-`tenant_queries` sends the whole transaction (BEGIN, scope, the route's statements, COMMIT) as one
-simple-protocol message with client-side parameter binding (psycopg's ClientCursor quotes every value), so
-a request costs one round trip to Postgres instead of four.
+`tenant_queries` sends the whole transaction (the scope, then the route's statements) as one simple-protocol
+message with client-side parameter binding (psycopg's ClientCursor quotes every value): Postgres runs the
+statements of one such message as one implicit transaction, so a request costs one round trip to Postgres
+instead of four, and no BEGIN or COMMIT.
 
 With `prepared=True` (the hot page queries), each statement is prepared once per connection (PREPARE, in its own
 round trip the first time a connection meets it) and the transaction runs it by name (EXECUTE) with a generic
@@ -43,14 +44,14 @@ _SCOPE_SQL = (
 )
 
 
-def make_pool(url: str, size: int) -> AsyncConnectionPool:
+def make_pool(url: str, size: int, timeout_s: float = 10.0) -> AsyncConnectionPool:
     """A fixed-size pool (opened by the app's lifespan)."""
     return AsyncConnectionPool(
         url,
         min_size=size,
         max_size=size,
         open=False,
-        timeout=10.0,
+        timeout=timeout_s,
         name="cogo-read-service",
         kwargs={
             "application_name": "cogo-read-service",
@@ -61,7 +62,12 @@ def make_pool(url: str, size: int) -> AsyncConnectionPool:
     )
 
 
-_SCOPE = "SELECT set_config('role', %(_cogo_role)s, true), set_config('cogo.organization_id', %(_cogo_org)s, true)"
+# Sent as the first statement of a multi-statement simple query, which Postgres runs as one implicit transaction:
+# the settings last until its end, like SET LOCAL in an explicit one, without a BEGIN and a COMMIT to send and answer.
+_SCOPE = (
+    "SELECT set_config('role', %(_cogo_role)s, true), set_config('cogo.organization_id', %(_cogo_org)s, true), "
+    "set_config('transaction_read_only', 'on', true)"
+)
 # Prepared statements are planned for their parameters' values the first five times and then, by default, only
 # if that looks cheaper than a generic plan, which a parameterised LIMIT never does: ask for the generic plan.
 _SCOPE_PREPARED = _SCOPE + ", set_config('plan_cache_mode', 'force_generic_plan', true)"
@@ -88,7 +94,7 @@ async def tenant_queries(
             texts = [await _executed_by_name(conn, sql) for sql, _ in statements]
         else:
             texts = [sql for sql, _ in statements]
-        text = "; ".join(["BEGIN READ ONLY", _SCOPE_PREPARED if prepared else _SCOPE, *texts, "COMMIT"])
+        text = "; ".join([_SCOPE_PREPARED if prepared else _SCOPE, *texts])
         cur = conn.cursor()
         if raw_json:
             for type_name in ("json", "jsonb"):
@@ -161,14 +167,14 @@ async def pool_of(request: Request) -> AsyncConnectionPool:
     return request.app.state.db_pool
 
 
-def make_sync_pool(url: str, size: int) -> ConnectionPool:
+def make_sync_pool(url: str, size: int, timeout_s: float = 10.0) -> ConnectionPool:
     """For library code that takes a blocking psycopg connection (the search functions), run in threads."""
     return ConnectionPool(
         url,
         min_size=1,
         max_size=size,
         open=False,
-        timeout=10.0,
+        timeout=timeout_s,
         name="cogo-read-service-sync",
         kwargs={"application_name": "cogo-read-service", "connect_timeout": 5},
     )

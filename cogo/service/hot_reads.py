@@ -10,7 +10,11 @@ to the FastAPI app unchanged:
   route's own dependency first, and every 401/403 comes from there);
 - a query parameter in any but its plain form (repeated, out of range, a UUID not in canonical form, a
   cursor that does not decode...): FastAPI answers it, with its 422 or 400;
-- a conversation the caller may not see (the route answers 404), another method or path, a root_path.
+- a conversation the caller may not see (the route answers 404), another method or path, a root_path;
+- anything that fails here (the database unavailable, say): the route tries again and answers the error.
+
+It sits outside FastAPI's own middleware (cogo.service.base_app.ReadServiceApp.outer_middleware), inside the
+access log: nothing that can fail is left to those layers, since nothing is sent before the body is complete.
 
 What is answered here is therefore exactly what the route would answer; the routes keep their OpenAPI
 description and response models. The access log (outside this middleware) records these requests like any
@@ -73,6 +77,9 @@ class HotReadsMiddleware:
         except _ForTheRoute:
             await self.app(scope, receive, send)
             return
+        except Exception:
+            await self.app(scope, receive, send)
+            return
         self.answered += 1
         payload = orjson.dumps(body)
         # The headers of fastapi.Response(payload, media_type="application/json"), in its order.
@@ -120,7 +127,14 @@ def _plain_params(scope: Scope, names: tuple[str, ...]) -> dict[str, str]:
     query: bytes = scope["query_string"]
     found: dict[str, str] = {}
     if query:
-        for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        text = query.decode("latin-1")
+        # The common `limit=20&cursor=...` split by hand; anything escaped, parse_qsl's (a tenth of the request).
+        pairs = (
+            parse_qsl(text, keep_blank_values=True)
+            if "%" in text or "+" in text
+            else [(n, v) for n, _, v in (p.partition("=") for p in text.split("&") if p)]
+        )
+        for name, value in pairs:
             if name in names:
                 if name in found:
                     raise _ForTheRoute

@@ -12,13 +12,14 @@ import datetime as dt
 import json
 from typing import Any
 
+import orjson
 from fastapi import HTTPException
 
 MAX_CURSOR_CHARS = 512
 
 
 def encode_cursor(at: dt.datetime, key: Any) -> str:
-    raw = json.dumps([at.isoformat(), str(key)], separators=(",", ":")).encode()
+    raw = orjson.dumps([at.isoformat(), str(key)])  # the bytes of json.dumps(..., separators=(",", ":"))
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 

@@ -8,10 +8,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
-
 from cogo.service.access_log import AccessLogMiddleware
 from cogo.service.auth import ClerkVerifier
+from cogo.service.base_app import ReadServiceApp
 from cogo.service.conversations import router as conversations_router
 from cogo.service.conversations import tasks_router
 from cogo.service.db import make_pool, make_sync_pool
@@ -23,12 +22,13 @@ from cogo.service.settings import ServiceSettings
 log = logging.getLogger("cogo.service")
 
 
-def install_read_service(app: FastAPI, service_settings: ServiceSettings | None = None) -> None:
+def install_read_service(app: ReadServiceApp, service_settings: ServiceSettings | None = None) -> None:
     app.state.service_settings = service_settings or ServiceSettings.from_env()
     for router in (conversations_router, tasks_router, search_router, graph_router):
         app.include_router(router)
-    app.add_middleware(HotReadsMiddleware)  # inside the access log, which records its requests too
-    app.add_middleware(AccessLogMiddleware)
+    # Outside FastAPI's own layers: the short path for the hot reads pays for none of them, and the access log
+    # (outermost) records every request, those answered by the short path included.
+    app.outer_middleware += [AccessLogMiddleware, HotReadsMiddleware]
     app.description = (
         "Conversations, messages, tasks, search and code-graph queries of the caller's organization. "
         "Every /v1 route needs `Authorization: Bearer <Clerk session token>` of a user with an active organization."
@@ -37,13 +37,14 @@ def install_read_service(app: FastAPI, service_settings: ServiceSettings | None 
     previous = app.router.lifespan_context
 
     @asynccontextmanager
-    async def lifespan(app_: FastAPI) -> AsyncIterator[Any]:
+    async def lifespan(app_: ReadServiceApp) -> AsyncIterator[Any]:
         from cogo.services import database_url
 
         settings: ServiceSettings = app_.state.service_settings
         app_.state.clerk_verifier = _verifier(settings)
         url = database_url(app_.state.settings)
-        pool, sync_pool = make_pool(url, settings.pool_size), make_sync_pool(url, settings.pool_size)
+        pool = make_pool(url, settings.pool_size, settings.pool_timeout_s)
+        sync_pool = make_sync_pool(url, settings.pool_size, settings.pool_timeout_s)
         await pool.open(wait=False)
         sync_pool.open(wait=False)
         app_.state.db_pool, app_.state.sync_pool = pool, sync_pool

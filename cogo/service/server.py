@@ -3,7 +3,7 @@
 uvicorn's own `--workers` shares one listening socket, and whichever worker wakes first accepts the next
 connection: under a burst of keep-alive connections one worker can end up with most of them while the other
 idles, which shows as a long latency tail. With one socket per worker the kernel spreads connections across
-the workers evenly (by a hash of the connection), so each worker serves its share.
+the workers by a hash of the connection, and cogo.service.balance evens out what the hash leaves uneven.
 
 The parent only supervises: it restarts a worker that dies and stops them all on SIGINT/SIGTERM.
 """
@@ -18,12 +18,15 @@ import os
 import signal
 import socket
 import time
+from collections.abc import MutableSequence
 from multiprocessing.process import BaseProcess
 from types import FrameType
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from cogo.service.balance import ConnectionBalance
 
 log = logging.getLogger("cogo.service")
 
@@ -93,11 +96,31 @@ class CoalescingTransport:
         return getattr(self._transport, name)
 
 
+# This worker's share of the connection counts (cogo.service.balance), with more than one worker.
+_balance: ConnectionBalance | None = None
+
+
 class _HttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, writing through a CoalescingTransport."""
+    """uvicorn's httptools protocol, writing through a CoalescingTransport, and closing a connection after its
+    response when this worker holds more than its share of them (cogo.service.balance)."""
+
+    _closing = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+        if _balance is not None:
+            _balance.opened()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        if _balance is not None:
+            _balance.closed(self._closing)
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        if _balance is not None and not self._closing and _balance.should_close():
+            self._closing = True
+            self.cycle.keep_alive = False  # uvicorn answers with `connection: close` and closes after the response
 
 
 def _config(log_config: dict[str, Any] | None) -> uvicorn.Config:
@@ -122,9 +145,19 @@ class _WarmServer(uvicorn.Server):
         gc.freeze()
 
 
-def _worker(host: str, port: int, log_config: dict[str, Any] | None) -> None:
+def _worker(host: str, port: int, log_config: dict[str, Any] | None, counts: MutableSequence[int], index: int) -> None:
+    global _balance
+    _balance = ConnectionBalance(counts, index)
+    counts[index] = 0  # a restarted worker starts with no connections
     sock = listening_socket(host, port, reuse_port=True)
-    _WarmServer(_config(log_config)).run(sockets=[sock])
+    _run(_config(log_config), sock)
+
+
+def _run(config: uvicorn.Config, sock: socket.socket) -> None:
+    # No log line of the service shows a record's process or thread: not looking them up makes each record (one
+    # per request, the access log's) a third cheaper.
+    logging.logProcesses = logging.logThreads = logging.logMultiprocessing = False
+    _WarmServer(config).run(sockets=[sock])
 
 
 def serve(host: str, port: int, workers: int, log_config: dict[str, Any] | None = None) -> None:
@@ -132,16 +165,17 @@ def serve(host: str, port: int, workers: int, log_config: dict[str, Any] | None 
     so a port in use fails at once with OSError instead of in every worker."""
     listening_socket(host, port, reuse_port=False).close()  # without SO_REUSEPORT: never join another server
     if workers <= 1:
-        sock = listening_socket(host, port, reuse_port=False)
-        _WarmServer(_config(log_config)).run(sockets=[sock])
+        _run(_config(log_config), listening_socket(host, port, reuse_port=False))
         return
     # Each worker embeds search queries with the local model: its share of the cores, not all of them each.
     os.environ.setdefault("COGO_EMBED_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     context = multiprocessing.get_context("spawn")
+    counts = context.Array("i", workers, lock=False)  # each worker's open connections, for ConnectionBalance
     stopping = False
 
-    def start() -> BaseProcess:
-        process = context.Process(target=_worker, args=(host, port, log_config), name="cogo-serve-worker")
+    def start(index: int) -> BaseProcess:
+        args = (host, port, log_config, counts, index)
+        process = context.Process(target=_worker, args=args, name="cogo-serve-worker")
         process.start()
         return process
 
@@ -152,7 +186,7 @@ def serve(host: str, port: int, workers: int, log_config: dict[str, Any] | None 
             if process.is_alive():
                 process.terminate()  # uvicorn finishes the requests in flight, then exits
 
-    processes = [start() for _ in range(workers)]
+    processes = [start(i) for i in range(workers)]
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         while not stopping:
@@ -160,7 +194,7 @@ def serve(host: str, port: int, workers: int, log_config: dict[str, Any] | None 
                 if not process.is_alive() and not stopping:
                     log.error("worker %s exited with %s; starting another", process.pid, process.exitcode)
                     time.sleep(RESTART_PAUSE_S)
-                    processes[i] = start()
+                    processes[i] = start(i)
             time.sleep(0.5)
     finally:
         for process in processes:

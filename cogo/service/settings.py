@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 DEFAULT_POOL_SIZE = 10
+DEFAULT_POOL_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class ServiceSettings:
     jwks_max_age_s: float = 3600.0
     # Postgres connections per worker process.
     pool_size: int = DEFAULT_POOL_SIZE
+    # Seconds a request waits for one of them before it answers 503 (the database down, or all of them busy).
+    pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -38,4 +41,5 @@ class ServiceSettings:
             leeway_s=int(env.get("COGO_CLERK_LEEWAY_S") or 5),
             jwks_min_refresh_s=float(env.get("COGO_CLERK_JWKS_MIN_REFRESH_S") or 10),
             pool_size=max(1, int(env.get("COGO_SERVICE_POOL_SIZE") or DEFAULT_POOL_SIZE)),
+            pool_timeout_s=float(env.get("COGO_SERVICE_POOL_TIMEOUT_S") or DEFAULT_POOL_TIMEOUT_S),
         )
