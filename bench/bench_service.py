@@ -190,6 +190,12 @@ def main() -> None:
     parser.add_argument(
         "--search-connections", default="50,8", help="comma-separated concurrency levels for the search scenario"
     )
+    parser.add_argument(
+        "--search-rates",
+        default="",
+        help="comma-separated offered loads (searches/s) for an open-loop run over --connections connections: "
+        "requests leave on schedule whether or not earlier ones have answered; latency counts from the schedule",
+    )
     parser.add_argument("--home", default="/tmp/cogo-bench-home", help="COGO_HOME for the benchmark's own Postgres")
     args = parser.parse_args()
     os.environ["COGO_HOME"] = args.home
@@ -371,9 +377,99 @@ def bench_search(args: argparse.Namespace, client: str, key: Any, env: dict[str,
                 server=server,
                 database=args.search_url,
             )
+        for rate in (float(r) for r in args.search_rates.split(",") if r):
+            open_loop(f"http://127.0.0.1:{port}/v1/search", token, args.connections, args.duration, rate, bodies)
     finally:
         server.terminate()
         server.wait(timeout=30)
+    search_raw_limits(args.search_url, org)
+
+
+def open_loop(url: str, token: str, connections: int, duration: int, rate: float, bodies: list[str]) -> None:
+    """`rate` searches per second, evenly spaced, over at most `connections` connections (a request with none free
+    waits for one). Closed-loop clients send the next request only when the last has answered, so their latency is
+    the connection count over the throughput (Little's law); here it is what a user arriving at that rate sees."""
+    cpu = time.process_time()
+    result = asyncio.run(_open_loop(url, token, connections, duration, rate, bodies))
+    client_ms = (time.process_time() - cpu) / max(1, result["done"]) * 1000
+    print(
+        f"search    open loop {rate:5.0f}/s over {connections} connections: answered {result['rps']:5.1f}/s   "
+        f"p50 {result['p50_ms']:7.2f} ms   p99 {result['p99_ms']:7.2f} ms   non-2xx {result['errors']:.0f}   "
+        f"target: p99 < {TARGETS['search'][1]} ms   (client {client_ms:.2f} ms cpu/request, same cores)"
+    )
+
+
+async def _open_loop(
+    url: str, token: str, connections: int, duration: int, rate: float, bodies: list[str]
+) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = 0
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    async with httpx.AsyncClient(limits=limits, headers=headers, timeout=60) as client:
+
+        async def one(scheduled: float, body: str) -> None:
+            nonlocal errors
+            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+            response = await client.post(url, content=body)
+            latencies.append((time.perf_counter() - scheduled) * 1000)
+            errors += response.status_code >= 300
+
+        started = time.perf_counter() + 0.1
+        count = int(duration * rate)
+        await asyncio.gather(*(one(started + i / rate, bodies[i % len(bodies)]) for i in range(count)))
+        elapsed = time.perf_counter() - started
+    q = statistics.quantiles(latencies, n=100)
+    return {"rps": len(latencies) / elapsed, "p50_ms": q[49], "p99_ms": q[98], "errors": float(errors),
+            "done": float(len(latencies))}  # fmt: skip
+
+
+def search_raw_limits(database: str, org: str) -> None:
+    """What one search cannot do without, measured alone on the same data: the query's embedding (one thread,
+    as a worker of `cogo serve --workers 2` embeds on 2 cores) and Postgres's execution of its vector and
+    full-text legs (EXPLAIN ANALYZE, as search_chunks plans them for the service's k=10 x privacy headroom)."""
+    os.environ["COGO_EMBED_THREADS"] = "1"
+    from cogo.embed import get_embedder
+    from cogo.knowledge.search import _legs, candidate_count, text_leg_sql, vector_leg_sql
+    from cogo.service.search import PRIVACY_HEADROOM
+
+    candidates = candidate_count(10 * PRIVACY_HEADROOM)
+    embedder = get_embedder(Settings.from_env().embedder)
+    embedder.embed(["warm up"])
+    embed_ms, vector_ms, text_ms = [], [], []
+    with psycopg.connect(database) as conn:
+        conn.execute(
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+            "set_config('hnsw.scan_mem_multiplier', '8', true)"
+        )
+        for query in SEARCH_QUERIES * 2:
+            t = time.process_time()
+            vector = embedder.embed([query])[0]
+            embed_ms.append((time.process_time() - t) * 1000)
+            for leg in _legs(conn, org, None, None, embedder.model):
+                planned = vector_leg_sql(conn, leg, org, candidates)
+                if planned is not None:
+                    sql_text, params = planned
+                    vector_ms.append(_execution_ms(conn, sql_text, [vector.tolist(), *params]))
+                text_sql, text_params = text_leg_sql(leg, org, query, candidates)
+                text_ms.append(_execution_ms(conn, text_sql, text_params))
+        conn.rollback()
+    cores = os.cpu_count() or 1
+    per_search = statistics.median(embed_ms) + statistics.median(vector_ms) + statistics.median(text_ms)
+    ceiling = cores * 1000 / per_search
+    print(
+        f"search raw limit (each alone, medians): query embedding {statistics.median(embed_ms):.2f} ms cpu (1 thread), "
+        f"vector leg {statistics.median(vector_ms):.2f} ms, full-text leg {statistics.median(text_ms):.2f} ms "
+        f"(Postgres execution) -> at most {ceiling:,.0f} searches/s on {cores} cores before any HTTP, Python or "
+        f"fusion; 50 closed-loop connections then wait >= {50 / ceiling * 1000:,.0f} ms each"
+    )
+
+
+def _execution_ms(conn: psycopg.Connection, query: Any, params: list[Any]) -> float:
+    from psycopg import sql
+
+    plan = conn.execute(sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + query, params).fetchone()[0]
+    return float(plan[0]["Execution Time"])
 
 
 if __name__ == "__main__":

@@ -96,10 +96,9 @@ def test_large_tenant_gets_its_own_index_and_search_walks_it(database_url: str, 
             assert name in _plan(conn, OTHER_ORG)
             small = _plan(conn, ORG)
             assert "hnsw" not in small.lower() and tenant_index_name(ORG, MODEL) not in small
-            got = [
-                r[0]
-                for r in search_module._vector_leg(conn, Leg(MODEL, _profile(conn, OTHER_ORG)), OTHER_ORG, qvec, 10)
-            ]
+            leg = Leg(MODEL, _profile(conn, OTHER_ORG))
+            nearest, _ = search_module._leg_rows(conn, leg, OTHER_ORG, "servo motors gearbox", qvec, 10)
+            got = [r[0] for r in nearest]
         assert got == _exact(conn, OTHER_ORG, qvec.tolist(), 10)
 
         # Under the read service's role the registry row is visible to its own tenant only, and results stay
@@ -199,9 +198,8 @@ def test_exact_search_matches_numpy(database_url: str, tmp_path: Path) -> None:
         distances = 1 - (matrix @ qvec) / (np.linalg.norm(matrix, axis=1) * np.linalg.norm(qvec))
         want = [rows[i][0] for i in np.argsort(distances, kind="stable")[:5]]
         with conn.transaction():
-            got = [
-                r[0] for r in search_module._vector_leg(conn, Leg(MODEL, _profile(conn, OTHER_ORG)), OTHER_ORG, qvec, 5)
-            ]
+            leg = Leg(MODEL, _profile(conn, OTHER_ORG))
+            got = [r[0] for r in search_module._leg_rows(conn, leg, OTHER_ORG, "servo motors", qvec, 5)[0]]
         assert set(got) == set(want)
 
 

@@ -95,3 +95,37 @@ def test_k_and_kinds_are_honoured(client: TestClient) -> None:
 def test_the_largest_k_is_served(client: TestClient) -> None:
     # k=100 asks the index for more candidates than pgvector's hnsw.ef_search allows (1,000): capped, not a 500.
     assert search(client, ALICE, ORG_A, k=100) == ["chunk_alice_private", "chunk_alice_shared"]
+
+
+def test_a_worker_runs_at_most_its_search_concurrency_at_once_and_the_rest_wait_their_turn(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, db: psycopg.Connection
+) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    seed_message_index(db, load_two_tenants(db))
+    headers = {"Authorization": f"Bearer {KEY.sign(claims_v2(ALICE, ORG_A))}"}
+    with JwksServer() as jwks:
+        jwks.keys = [KEY.jwk]
+        env = service_env(jwks.url, COGO_SERVICE_SEARCH_CONCURRENCY="2", COGO_SERVICE_POOL_SIZE="8")
+        with service_client(monkeypatch, tmp_path, database_url, env) as client:
+            limiter = client.app.state.search_limiter  # type: ignore[attr-defined]
+            running, waiting = [], []
+            done = threading.Event()
+
+            def watch() -> None:
+                while not done.is_set():
+                    running.append(limiter.borrowed_tokens)
+                    waiting.append(limiter.statistics().tasks_waiting)
+                    done.wait(0.001)
+
+            watcher = threading.Thread(target=watch)
+            watcher.start()
+            with ThreadPoolExecutor(8) as pool:
+                answers = list(
+                    pool.map(lambda q: client.post("/v1/search", json={"query": q}, headers=headers), ["token"] * 8)
+                )
+            done.set()
+            watcher.join()
+    assert [a.status_code for a in answers] == [200] * 8
+    assert max(running) == 2 and max(waiting) >= 1

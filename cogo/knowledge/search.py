@@ -18,14 +18,14 @@ another organisation's row. Works under the read service's row-level security
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import psycopg
-from pgvector.psycopg import register_vector
 from psycopg import sql
 from psycopg.rows import dict_row
 
@@ -201,21 +201,24 @@ def _filters(leg: Leg, organization_id: str, *, literal_org: bool = False) -> tu
     return sql.SQL(" AND ").join(parts), params
 
 
-def _vector_leg(
-    conn: psycopg.Connection, leg: Leg, organization_id: str, qvec: np.ndarray, n: int
-) -> list[dict[str, Any]]:
-    planned = vector_leg_sql(conn, leg, organization_id, n)
-    if planned is None:
-        return []
-    query, params = planned
-    return list(conn.execute(query, [qvec.tolist(), *params]).fetchall())
+@overload
+def vector_leg_sql(
+    conn: psycopg.Connection, leg: Leg, organization_id: str, n: int
+) -> tuple[sql.Composable, list[Any]] | None: ...
+
+
+@overload
+def vector_leg_sql(
+    conn: psycopg.Connection, leg: Leg, organization_id: str, n: int, *, set_ef: Literal[False]
+) -> tuple[sql.Composable, list[Any], int | None] | None: ...
 
 
 def vector_leg_sql(
-    conn: psycopg.Connection, leg: Leg, organization_id: str, n: int
-) -> tuple[sql.Composable, list[Any]] | None:
+    conn: psycopg.Connection, leg: Leg, organization_id: str, n: int, *, set_ef: bool = True
+) -> tuple[sql.Composable, list[Any]] | tuple[sql.Composable, list[Any], int | None] | None:
     """The nearest-neighbour query of one leg and its parameters after the query vector (None: nothing to
-    search); sets the transaction's hnsw.ef_search for it. Exposed for EXPLAIN (tests, bench)."""
+    search); sets the transaction's hnsw.ef_search for it (exposed for EXPLAIN in tests and bench/). With
+    `set_ef=False`, returns the ef_search to set (None: an exact search) as a third item instead."""
     index = _model_index(conn, leg.model, organization_id)
     if index is None:
         return None
@@ -237,27 +240,50 @@ def vector_leg_sql(
     if matching == 0:
         return None
     exact = matching < EXACT_SEARCH_BELOW
+    ef = None
     if not exact:
         # Its own graph holds only this organisation's rows: a first pass of n candidates finds them. The shared
         # graph (an organisation whose index is still to be built) needs a far larger one.
-        ef = max(TENANT_EF_SEARCH, n) if own_index and not narrow else max(FILTERED_EF_SEARCH, n)
-        conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(min(HNSW_MAX_EF_SEARCH, ef)),))
+        wanted = max(TENANT_EF_SEARCH, n) if own_index and not narrow else max(FILTERED_EF_SEARCH, n)
+        ef = min(HNSW_MAX_EF_SEARCH, wanted)
+        if set_ef:
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
     # `+ 0` keeps the planner off the HNSW index (it only serves `column <=> constant` orderings).
     distance = sql.SQL("({expr} <=> {q}) + 0" if exact else "{expr} <=> {q}").format(expr=expr, q=qcast)
     query = sql.SQL(
         "WITH nearest AS MATERIALIZED (SELECT e.id, {distance} AS distance FROM embeddings e WHERE {where} "
         "ORDER BY distance LIMIT %s) SELECT id, distance FROM nearest ORDER BY distance"
     ).format(distance=distance, where=where)
-    return query, [*params, n]
+    return (query, [*params, n]) if set_ef else (query, [*params, n], ef)
 
 
-def _text_leg(conn: psycopg.Connection, leg: Leg, organization_id: str, text: str, n: int) -> list:
+def text_leg_sql(leg: Leg, organization_id: str, text: str, n: int) -> tuple[sql.Composable, list[Any]]:
+    """The full-text query of one leg and its parameters (exposed for EXPLAIN in bench/)."""
     where, params = _filters(leg, organization_id)
     query = sql.SQL(
         "SELECT e.id, ts_rank_cd(e.content_tsv, q) AS rank FROM embeddings e, "
         "websearch_to_tsquery('english', %s) q WHERE e.content_tsv @@ q AND {where} ORDER BY rank DESC LIMIT %s"
     ).format(where=where)
-    return list(conn.execute(query, [text, *params, n]).fetchall())
+    return query, [text, *params, n]
+
+
+def _leg_rows(
+    conn: psycopg.Connection, leg: Leg, organization_id: str, query: str, qvec: np.ndarray, n: int
+) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """(nearest rows, full-text rows) of one leg: its hnsw.ef_search, vector and text queries sent together in
+    one pipeline, so the leg costs one round trip to Postgres."""
+    planned = vector_leg_sql(conn, leg, organization_id, n, set_ef=False)
+    text_query, text_params = text_leg_sql(leg, organization_id, query, n)
+    with conn.pipeline():
+        cursors = []
+        if planned is not None:
+            vector_query, params, ef = planned
+            if ef is not None:
+                conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
+            cursors.append(conn.execute(vector_query, [qvec.tolist(), *params]))
+        text_cursor = conn.execute(text_query, text_params)
+    nearest = cursors[0].fetchall() if cursors else []
+    return nearest, text_cursor.fetchall()
 
 
 # pgvector refuses a larger hnsw.ef_search; iterative scans still go on past it until enough rows pass the filters.
@@ -273,9 +299,14 @@ TENANT_EF_SEARCH = 160
 # An iterative scan stops when its visited set outgrows work_mem times this (pgvector's default 1): with a small
 # work_mem a filtered scan could end with fewer than k rows.
 HNSW_SCAN_MEM_MULTIPLIER = 8
-# Legs whose filters keep fewer rows than this are searched exactly (see _vector_leg); organisations with at
+# Legs whose filters keep fewer rows than this are searched exactly (see vector_leg_sql); organisations with at
 # least this many vectors of a model get their own HNSW index (tenant_indexes.TENANT_INDEX_MIN_ROWS).
 EXACT_SEARCH_BELOW = TENANT_INDEX_MIN_ROWS
+
+
+def candidate_count(k: int) -> int:
+    """Rows each leg (vector and full text) brings to the fusion for k results."""
+    return max(k * 4, 40)
 
 
 def search_chunks(
@@ -295,10 +326,13 @@ def search_chunks(
     (default: COGO_EMBEDDER) answers for messages when the organisation's file index does not say."""
     if k <= 0 or not query.strip():
         return []
-    n = candidates or max(k * 4, 40)
-    register_vector(conn)
-    with conn.transaction():
-        # Filtered HNSW scans continue until enough rows pass the filter (pgvector >= 0.8).
+    n = candidates or candidate_count(k)
+    # Inside the caller's transaction (the read service's tenant-scoped one) no savepoint is needed: the settings
+    # below are transaction-local either way, and nothing here writes.
+    in_transaction = conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+    with contextlib.nullcontext() if in_transaction else conn.transaction():
+        # Filtered HNSW scans continue until enough rows pass the filter (pgvector >= 0.8). The query vector goes
+        # as a float8[] literal cast to vector: no need for pgvector's type adapters (four catalog queries).
         conn.execute(
             "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
             "set_config('hnsw.scan_mem_multiplier', %s, true)",
@@ -313,11 +347,12 @@ def search_chunks(
         for leg in legs:
             if leg.model not in qvecs:
                 qvecs[leg.model] = embedder_for(leg.model).embed([query])[0]
-            for rank, (row_id, _) in enumerate(_vector_leg(conn, leg, organization_id, qvecs[leg.model], n), 1):
+            nearest, matched = _leg_rows(conn, leg, organization_id, query, qvecs[leg.model], n)
+            for rank, (row_id, _) in enumerate(nearest, 1):
                 scores[row_id] = scores.get(row_id, 0.0) + 1.0 / (RRF_K + rank)
                 vranks.setdefault(row_id, rank)
                 models[row_id] = leg.model
-            for rank, (row_id, _) in enumerate(_text_leg(conn, leg, organization_id, query, n), 1):
+            for rank, (row_id, _) in enumerate(matched, 1):
                 scores[row_id] = scores.get(row_id, 0.0) + 1.0 / (RRF_K + rank)
                 tranks.setdefault(row_id, rank)
                 models[row_id] = leg.model

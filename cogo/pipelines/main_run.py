@@ -61,14 +61,26 @@ def main() -> int:
         ok = ok and result.success
         for event in result.get_asset_materialization_events():
             materialization = event.step_materialization_data.materialization
-            table.add_row(materialization.asset_key.to_user_string(), partition or "", "[green]ok[/green]",
-                          _metadata_summary(materialization))
+            table.add_row(
+                materialization.asset_key.to_user_string(),
+                partition or "",
+                "[green]ok[/green]",
+                _metadata_summary(materialization),
+            )
         for check in result.get_asset_check_evaluations():
-            table.add_row(f"  check {check.check_name}", partition or "",
-                          "[green]passed[/green]" if check.passed else "[yellow]failed[/yellow]", "")
+            table.add_row(
+                f"  check {check.check_name}",
+                partition or "",
+                "[green]passed[/green]" if check.passed else "[yellow]failed[/yellow]",
+                "",
+            )
         for event in result.get_step_failure_events():
-            table.add_row(event.step_key or "?", partition or "", "[red]failed[/red]",
-                          str(event.event_specific_data.error.message).strip()[:200])  # type: ignore[union-attr]
+            table.add_row(
+                event.step_key or "?",
+                partition or "",
+                "[red]failed[/red]",
+                str(event.event_specific_data.error.message).strip()[:200],
+            )  # type: ignore[union-attr]
         console.print(f"  run {result.run_id}: {'succeeded' if result.success else 'FAILED'}")
     console.print(table)
     return 0 if ok else 1

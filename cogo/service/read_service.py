@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
+
 from cogo.service.access_log import AccessLogMiddleware
 from cogo.service.auth import ClerkVerifier
 from cogo.service.base_app import ReadServiceApp
@@ -42,6 +44,7 @@ def install_read_service(app: ReadServiceApp, service_settings: ServiceSettings 
 
         settings: ServiceSettings = app_.state.service_settings
         app_.state.clerk_verifier = _verifier(settings)
+        app_.state.search_limiter = anyio.CapacityLimiter(settings.search_concurrency)
         url = database_url(app_.state.settings)
         pool = make_pool(url, settings.pool_size, settings.pool_timeout_s)
         sync_pool = make_sync_pool(url, settings.pool_size, settings.pool_timeout_s)

@@ -125,7 +125,8 @@ async def _run(request: Request, caller: Principal, adapter: Any, *args: Any) ->
             return adapter(conn, *args)
 
     try:
-        return await anyio.to_thread.run_sync(call)
+        # The worker's search limiter (COGO_SERVICE_SEARCH_CONCURRENCY) rather than anyio's 40 threads.
+        return await anyio.to_thread.run_sync(call, limiter=request.app.state.search_limiter)
     except CogoError as exc:
         log.error("search failed: %s", exc)
         raise HTTPException(503, "search is temporarily unavailable") from None

@@ -8,6 +8,10 @@ from dataclasses import dataclass
 
 DEFAULT_POOL_SIZE = 10
 DEFAULT_POOL_TIMEOUT_S = 10.0
+# A search is mostly CPU (the query's embedding, Python, and Postgres's index walk). Two per worker keep its share of
+# the cores busy while one waits for Postgres; dozens at once only take turns at the GIL and the cores, and every
+# one of them finishes late (a p99 3.5 times the p50 at 8 connections, bench/bench_service.py).
+DEFAULT_SEARCH_CONCURRENCY = 2
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,8 @@ class ServiceSettings:
     pool_size: int = DEFAULT_POOL_SIZE
     # Seconds a request waits for one of them before it answers 503 (the database down, or all of them busy).
     pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S
+    # Searches one worker process runs at once; more wait their turn, first come first served.
+    search_concurrency: int = DEFAULT_SEARCH_CONCURRENCY
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -42,4 +48,5 @@ class ServiceSettings:
             jwks_min_refresh_s=float(env.get("COGO_CLERK_JWKS_MIN_REFRESH_S") or 10),
             pool_size=max(1, int(env.get("COGO_SERVICE_POOL_SIZE") or DEFAULT_POOL_SIZE)),
             pool_timeout_s=float(env.get("COGO_SERVICE_POOL_TIMEOUT_S") or DEFAULT_POOL_TIMEOUT_S),
+            search_concurrency=max(1, int(env.get("COGO_SERVICE_SEARCH_CONCURRENCY") or DEFAULT_SEARCH_CONCURRENCY)),
         )
