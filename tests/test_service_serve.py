@@ -146,8 +146,12 @@ def test_a_worker_over_its_share_of_connections_closes_one_until_the_counts_even
 
     counts = [0, 0]
     first, second = ConnectionBalance(counts, 0), ConnectionBalance(counts, 1)
+    assert counts == [-1, -1]
     for _ in range(5):
         first.opened()
+    # While the second is not listening, every connection can only reach the first: it keeps them all.
+    assert not first.should_close()
+    second.listening()
     second.opened()
     # 5 against 1: the first closes the connections of its next requests, counting those already told to close.
     assert [first.should_close() for _ in range(5)] == [True, True, True, False, False]

@@ -17,32 +17,42 @@ from collections.abc import MutableSequence
 
 
 class ConnectionBalance:
-    """One worker's view of the workers' open-connection counts (`counts`: one slot per worker, shared).
+    """One worker's view of the workers' open-connection counts (`counts`: one slot per worker, shared; -1 for a
+    worker that is not listening yet, which takes no part: while only some workers listen, every connection can
+    only reach them).
 
     Concepts: Performance
     """
 
     # A worker may hold this many connections more than the least-loaded one before it sheds any.
     SLACK = 1
+    NOT_LISTENING = -1
 
     def __init__(self, counts: MutableSequence[int], index: int) -> None:
         self.counts = counts
         self.index = index
+        self.held = 0
         self.closing = 0  # connections told to close that have not closed yet
+        counts[index] = self.NOT_LISTENING
+
+    def listening(self) -> None:
+        self.counts[self.index] = self.held
 
     def opened(self) -> None:
-        self.counts[self.index] += 1
+        self.held += 1
+        self.counts[self.index] = self.held
 
     def closed(self, was_closing: bool) -> None:
-        self.counts[self.index] -= 1
+        self.held -= 1
+        self.counts[self.index] = self.held
         if was_closing:
             self.closing -= 1
 
     def should_close(self) -> bool:
         """Whether the connection of the request now starting should close after its response (and counts as
         closing from now on)."""
-        held = self.counts[self.index] - self.closing
-        if held > min(self.counts) + self.SLACK:
+        least = min((c for c in self.counts if c != self.NOT_LISTENING), default=self.held)
+        if self.held - self.closing > least + self.SLACK:
             self.closing += 1
             return True
         return False

@@ -139,6 +139,8 @@ def _config(log_config: dict[str, Any] | None) -> uvicorn.Config:
 class _WarmServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
+        if _balance is not None:
+            _balance.listening()
         # Everything loaded at startup lives as long as the process: keep it out of the collector's way, so that
         # full collections (pauses that land in the latency tail) stay short.
         gc.collect()
@@ -147,8 +149,7 @@ class _WarmServer(uvicorn.Server):
 
 def _worker(host: str, port: int, log_config: dict[str, Any] | None, counts: MutableSequence[int], index: int) -> None:
     global _balance
-    _balance = ConnectionBalance(counts, index)
-    counts[index] = 0  # a restarted worker starts with no connections
+    _balance = ConnectionBalance(counts, index)  # a restarted worker starts anew, as not yet listening
     sock = listening_socket(host, port, reuse_port=True)
     _run(_config(log_config), sock)
 
@@ -170,7 +171,8 @@ def serve(host: str, port: int, workers: int, log_config: dict[str, Any] | None 
     # Each worker embeds search queries with the local model: its share of the cores, not all of them each.
     os.environ.setdefault("COGO_EMBED_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
     context = multiprocessing.get_context("spawn")
-    counts = context.Array("i", workers, lock=False)  # each worker's open connections, for ConnectionBalance
+    # Each worker's open connections, for ConnectionBalance; -1 until it listens.
+    counts = context.Array("i", [ConnectionBalance.NOT_LISTENING] * workers, lock=False)
     stopping = False
 
     def start(index: int) -> BaseProcess:
