@@ -39,6 +39,17 @@ def listeners(server_pid: int, port: int) -> list[psutil.Process]:
     return found
 
 
+def both_workers_listening(server: subprocess.Popen, port: int) -> list[psutil.Process]:
+    """The two workers of `cogo serve --workers 2`, once both listen (the first may answer before the second
+    has started listening)."""
+    wait_until_served(f"http://127.0.0.1:{port}/openapi.json")
+    deadline = time.monotonic() + 60
+    while len(workers := listeners(server.pid, port)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(workers) == 2
+    return workers
+
+
 def test_workers_share_the_port_restart_when_killed_and_stop_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     env = cogo_env(tmp_path / "home")
@@ -50,13 +61,8 @@ def test_workers_share_the_port_restart_when_killed_and_stop_on_sigterm(tmp_path
         text=True,
     )
     try:
-        wait_until_served(f"http://127.0.0.1:{port}/openapi.json")
         # Each worker listens on the port itself (SO_REUSEPORT), not on a socket inherited from the parent.
-        # The first worker may answer before the second has started listening.
-        deadline = time.monotonic() + 60
-        while len(workers := listeners(server.pid, port)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert len(workers) == 2
+        workers = both_workers_listening(server, port)
 
         # A second server on the same port is refused, not silently added to the first one's workers.
         second = run_cogo(env, "serve", "--port", str(port), "--workers", "2", timeout=60)
@@ -191,11 +197,7 @@ def test_keep_alive_connections_end_up_spread_evenly_over_the_workers(tmp_path: 
         return b"connection: close" not in headers.lower()
 
     try:
-        wait_until_served(f"http://127.0.0.1:{port}/openapi.json")
-        deadline = time.monotonic() + 60
-        while len(workers := listeners(server.pid, port)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert len(workers) == 2
+        workers = both_workers_listening(server, port)
         conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
         closed = 0
         for _ in range(30):  # rounds of one request per connection, until a round closes none
