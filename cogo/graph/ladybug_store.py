@@ -60,6 +60,13 @@ def _open_database(path: Path, read_only: bool) -> ladybug.Database:
             ) from None
 
 
+def _frame(rows: Sequence[Mapping[str, Any]], columns: list[str]) -> pd.DataFrame:
+    """The rows as a DataFrame of Python objects. LadybugDB's scan takes a column's type from its first ~1,000
+    values; a pandas string column NULL there and set further down crashed the scan or stored "nan" (or
+    "0.000000") in every row. Object columns are read value by value."""
+    return pd.DataFrame({c: pd.Series([row.get(c) for row in rows], dtype=object) for c in columns}, columns=columns)
+
+
 class LadybugStore(GraphStore):
     backend = "ladybug"
 
@@ -96,7 +103,7 @@ class LadybugStore(GraphStore):
         if unknown:
             raise ValueError(f"{label} has no properties {sorted(unknown)}; known: {sorted(props)}")
         columns = ["id", *props]
-        frame = pd.DataFrame({c: [row.get(c) for row in rows] for c in columns}, columns=columns)
+        frame = _frame(rows, columns)
         assignments = ", ".join(f"`{c}`: `{c}`" for c in columns)
         self._conn.execute(f"LOAD FROM $frame CREATE (:{label} {{{assignments}}})", {"frame": frame})
         return len(rows)
@@ -115,7 +122,7 @@ class LadybugStore(GraphStore):
             raise ValueError(f"{rel_type} has no properties {sorted(unknown)}; known: {sorted(rel.properties)}")
         props = list(rel.properties)
         columns = ["src", "dst", *props]
-        frame = pd.DataFrame({c: [row.get(c) for row in rows] for c in columns}, columns=columns)
+        frame = _frame(rows, columns)
         carried = "".join(f", `{c}`" for c in props)
         assignments = " {" + ", ".join(f"`{c}`: `{c}`" for c in props) + "}" if props else ""
         result = self._execute(
