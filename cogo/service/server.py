@@ -131,6 +131,8 @@ def _config(log_config: dict[str, Any] | None) -> uvicorn.Config:
         loop="uvloop",
         http=_HttpToolsProtocol,
         access_log=False,  # cogo.service.access logs each request as JSON, without tokens or query strings
+        # Nothing here reads the client's address (the access log leaves it out), so X-Forwarded-For is not parsed.
+        proxy_headers=False,
         log_config=log_config,
         timeout_graceful_shutdown=10,
     )
