@@ -4,8 +4,9 @@ Prints, each next to its limit:
   parse-only      tree-sitter parsing alone of the head snapshot's code files (the limit)
   facts           parsing plus our extraction (symbols, imports, calls), no graph
   first snapshot  end to end: the head's files parsed, resolved and written (graph + Postgres), one commit
-  history         every first-parent commit: commits/s, nodes and relationships written per second
-  new commit      each of the last N commits processed on its own (what the sensor triggers)
+  history         every first-parent commit: commits/s, nodes and relationships written per second, and the
+                  process's memory (RSS) every --checkpoint-every commits (does it stay bounded?)
+  new commit      each of the last N commits processed on its own (what the sensor triggers): median, p90, max
 Wall time decides the ratios; CPU time is printed too (with the forked parse workers' own, which the
 first snapshot uses on a machine with more than one core; --parse-workers 1 measures one core alone).
 Each phase runs in its own process, so its peak memory (max RSS) is its own (not the forked workers').
@@ -18,7 +19,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -39,6 +42,40 @@ def children_cpu() -> float:
 
 def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def rss_mb() -> float:
+    """This process's resident memory now (MiB, as peak_mb)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def record_checkpoints(every: int) -> list[dict]:
+    """A list filled, while the history pass runs, with the memory after every `every` commits. Bench-only
+    instrument: the builder's per-commit method is wrapped (the builder itself reports only at the end)."""
+    from cogo.code.builder import RepoGraphBuilder
+
+    marks: list[dict] = []
+    per_commit = RepoGraphBuilder._commit
+    started = time.perf_counter()
+
+    def counted(self: RepoGraphBuilder, commit) -> None:
+        per_commit(self, commit)
+        done = self.stats.commits + 1  # the builder counts the commit after this returns
+        if every and done % every == 0:
+            marks.append(
+                {
+                    "commits": done,
+                    "seconds": round(time.perf_counter() - started, 2),
+                    "rss_mb": round(rss_mb(), 1),
+                    "peak_mb": round(peak_mb(), 1),
+                    "files_parsed": self.stats.files_parsed,
+                    "written": self.stats.nodes_written + self.stats.relationships_written,
+                }
+            )
+
+    RepoGraphBuilder._commit = counted  # type: ignore[method-assign]
+    return marks
 
 
 def snapshot_blobs(repo: str) -> list[tuple[str, bytes]]:
@@ -134,7 +171,7 @@ def phase_snapshot(repo: str, database_url: str, home: str, workers: int | None)
     }
 
 
-def phase_history(repo: str, database_url: str, home: str, last: int, workers: int | None) -> dict:
+def phase_history(repo: str, database_url: str, home: str, last: int, workers: int | None, every: int) -> dict:
     from cogo.code.builder import BuildOptions, build_repository
     from cogo.code.git import GitRepo
 
@@ -148,9 +185,11 @@ def phase_history(repo: str, database_url: str, home: str, last: int, workers: i
             text=True,
             check=True,
         ).stdout.split()[::-1]
+    checkpoints = record_checkpoints(every)
     started = time.perf_counter()
     stats = build_repository(repo, graph, conn, BuildOptions(head=shas[0], parse_workers=workers))
     seconds = time.perf_counter() - started
+    after_history = {"rss_mb": round(rss_mb(), 1), "peak_mb": round(peak_mb(), 1)}
     per_commit = []
     for sha in shas[1:]:
         began = time.perf_counter()
@@ -165,6 +204,8 @@ def phase_history(repo: str, database_url: str, home: str, last: int, workers: i
         "relationships": stats.relationships_written,
         "files_parsed": stats.files_parsed,
         "new_commit_s": per_commit,
+        "checkpoints": checkpoints,
+        "after_history": after_history,
         "peak_mb": peak_mb(),
     }
 
@@ -172,7 +213,8 @@ def phase_history(repo: str, database_url: str, home: str, last: int, workers: i
 def run_phase(args: list[str]) -> dict:
     out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=False)
     if out.returncode != 0:
-        raise SystemExit(f"phase {args[1]} failed:\n{out.stderr}")
+        phase = args[args.index("--phase") + 1]
+        raise SystemExit(f"phase {phase} failed (exit status {out.returncode}):\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -203,6 +245,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("repo")
     parser.add_argument("--commits", type=int, default=10, help="new commits processed one by one at the end")
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=200, help="print memory every N commits of the history (0: never)"
+    )
     parser.add_argument("--phase", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
@@ -216,7 +261,9 @@ def main() -> None:
             "parse": lambda: phase_parse(repo),
             "facts": lambda: phase_facts(repo),
             "snapshot": lambda: phase_snapshot(repo, args.db, args.home, args.parse_workers),
-            "history": lambda: phase_history(repo, args.db, args.home, args.commits, args.parse_workers),
+            "history": lambda: phase_history(
+                repo, args.db, args.home, args.commits, args.parse_workers, args.checkpoint_every
+            ),
         }[args.phase]()
         print(json.dumps(result))
         return
@@ -228,14 +275,16 @@ def main() -> None:
         facts = run_phase([repo, "--phase", "facts"])
         workers = [] if args.parse_workers is None else ["--parse-workers", str(args.parse_workers)]
         snap = run_phase([repo, "--phase", "snapshot", "--db", db_url, "--home", home, *workers])
-        hist = run_phase(
-            [repo, "--phase", "history", "--db", db_url, "--home", home, "--commits", str(args.commits), *workers]
-        )
+        every = ["--checkpoint-every", str(args.checkpoint_every)]
+        history = ["--phase", "history", "--db", db_url, "--home", home, "--commits", str(args.commits)]
+        hist = run_phase([repo, *history, *workers, *every])
     finally:
+        shutil.rmtree(home, ignore_errors=True)
         if pgdata is not None:
             from cogo.db import embedded
 
             embedded.stop(pgdata)
+            shutil.rmtree(pgdata.parent, ignore_errors=True)
     mb = parse["bytes"] / 1e6
     print(f"repository {repo}: {parse['files']} code files, {mb:.2f} MB at the head")
     print(
@@ -267,11 +316,22 @@ def main() -> None:
         f"{hist['files_parsed']} file versions parsed); {written / hist['seconds']:.0f} nodes+relationships/s "
         f"({hist['nodes']} nodes, {hist['relationships']} relationships); peak {hist['peak_mb']:.0f} MB"
     )
+    if hist["checkpoints"]:
+        print("  memory as the history grows (the history pass, before the head pass):")
+        print("    commits   seconds  commits/s   RSS MB  peak MB  file versions parsed  nodes+rels written")
+        for mark in hist["checkpoints"]:
+            print(
+                f"    {mark['commits']:7d}  {mark['seconds']:8.1f}  {mark['commits'] / mark['seconds']:9.1f}  "
+                f"{mark['rss_mb']:7.0f}  {mark['peak_mb']:7.0f}  {mark['files_parsed']:20d}  {mark['written']:17d}"
+            )
+        end = hist["after_history"]
+        print(f"    after the head pass: RSS {end['rss_mb']:.0f} MB, peak {end['peak_mb']:.0f} MB")
     if hist["new_commit_s"]:
         times = hist["new_commit_s"]
+        p90 = statistics.quantiles(times, n=10, method="inclusive")[-1] if len(times) > 1 else times[0]
         print(
-            f"new commit          median {statistics.median(times):.3f} s, max {max(times):.3f} s over "
-            f"{len(times)} commits (target < {TARGET_NEW_COMMIT_S} s)"
+            f"new commit          median {statistics.median(times):.3f} s, p90 {p90:.3f} s, max {max(times):.3f} s "
+            f"over {len(times)} commits (target < {TARGET_NEW_COMMIT_S} s)"
         )
 
 
