@@ -14,7 +14,8 @@ LadybugDB in a temporary folder, Postgres COGO_DATABASE_URL or a temporary embed
 
 The peer: `cgc index REPO` (CodeGraphContext's command) in the peer's virtualenv, run in a process whose HOME
 is a temporary folder (its configuration and database live there), on its embedded KuzuDB backend (the
-issue's reference figure is for Kuzu) or --peer-backend ladybugdb. CodeGraphContext takes its grammars
+issue's reference figure is for Kuzu; its "ladybugdb" backend needs a C library the `ladybug` 0.19 package
+downloads, and falls back to KuzuDB here). CodeGraphContext takes its grammars
 from tree-sitter-language-pack, which downloads them at run time and so fails offline ("Failed to fetch
 manifest from https://github.com/..."). In the peer's process only, that module is replaced by one whose
 get_language() answers from the per-language grammar wheels (the grammars cogo uses); nothing else of
@@ -103,13 +104,12 @@ def run_peer(repo: str, result_path: str) -> None:
     Path(result_path).write_text(json.dumps(result))
 
 
-def count_peer(home: str, backend: str, result_path: str) -> None:
+def count_peer(home: str, result_path: str) -> None:
     """Nodes by label and relationships by type in the peer's database (read-only, after it exited)."""
-    import importlib
+    import kuzu
 
-    (path,) = Path(home).glob(f".codegraphcontext/**/db/{backend}")
-    engine = importlib.import_module({"kuzudb": "kuzu", "ladybugdb": "ladybug"}[backend])
-    conn = engine.Connection(engine.Database(str(path), read_only=True))
+    (path,) = Path(home).glob(".codegraphcontext/**/kuzudb")  # global/db/kuzudb
+    conn = kuzu.Connection(kuzu.Database(str(path), read_only=True))
 
     def rows(query: str) -> dict[str, int]:
         result, out = conn.execute(query), {}
@@ -125,9 +125,9 @@ def count_peer(home: str, backend: str, result_path: str) -> None:
     Path(result_path).write_text(json.dumps(counts))
 
 
-def peer(repo: str, python: str, backend: str) -> dict:
+def peer(repo: str, python: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-peer-") as home:
-        env = os.environ | {"HOME": home, "DATABASE_TYPE": backend}
+        env = os.environ | {"HOME": home, "DATABASE_TYPE": "kuzudb"}
         env.pop("PYTHONPATH", None)
         result_file = Path(home) / "result.json"
         log = Path(home) / "cgc.log"
@@ -141,7 +141,7 @@ def peer(repo: str, python: str, backend: str) -> dict:
         result["log_tail"] = log.read_text().strip().splitlines()[-12:]
         counts_file = Path(home) / "counts.json"
         counted = subprocess.run(
-            [python, __file__, repo, "--count-peer", str(counts_file), "--peer-home", home, "--peer-backend", backend],
+            [python, __file__, repo, "--count-peer", str(counts_file), "--peer-home", home],
             env=env,
             capture_output=True,
             text=True,
@@ -213,10 +213,10 @@ def cogo(repo: str) -> dict:
 # -- side by side ---------------------------------------------------------------------------------------------
 
 
-def report(repo: str, ours: dict, theirs: dict, backend: str) -> None:
+def report(repo: str, ours: dict, theirs: dict) -> None:
     print(f"snapshot {repo}")
     print(f"{'':28s} {'cogo':>14s} {'CodeGraphContext':>18s}")
-    print(f"{'backend':28s} {'LadybugDB':>14s} {backend:>18s}")
+    print(f"{'backend':28s} {'LadybugDB':>14s} {'KuzuDB':>18s}")
     print(f"{'wall s':28s} {ours['seconds']:14.2f} {theirs['seconds']:18.2f}")
     cpu_ours = ours["cpu_seconds"] + ours["children_cpu_seconds"]
     cpu_theirs = theirs["cpu_seconds"] + theirs["children_cpu_seconds"]
@@ -246,7 +246,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("repo", help="a git repository; its head's checkout is what both index")
     parser.add_argument("--peer-python", default="/tmp/peer-venv/bin/python", help="Python of the peer's virtualenv")
-    parser.add_argument("--peer-backend", default="kuzudb", choices=["kuzudb", "ladybugdb"])
     parser.add_argument("--run-peer", help=argparse.SUPPRESS)
     parser.add_argument("--count-peer", help=argparse.SUPPRESS)
     parser.add_argument("--peer-home", help=argparse.SUPPRESS)
@@ -258,13 +257,13 @@ def main() -> None:
     if args.run_peer:
         run_peer(repo, args.run_peer)
     elif args.count_peer:
-        count_peer(args.peer_home, args.peer_backend, args.count_peer)
+        count_peer(args.peer_home, args.count_peer)
     elif args.run_cogo:
         print(json.dumps(run_cogo(repo, args.db, args.home)))
     else:
         ours = cogo(repo)
-        theirs = peer(repo, args.peer_python, args.peer_backend)
-        report(repo, ours, theirs, args.peer_backend)
+        theirs = peer(repo, args.peer_python)
+        report(repo, ours, theirs)
 
 
 if __name__ == "__main__":
