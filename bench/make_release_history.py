@@ -1,7 +1,7 @@
 """A git repository whose history is a package's consecutive releases, one commit per release:
 
     python bench/make_release_history.py pytest /tmp/pytest-history --from 7.0.0 --to 8.3.4
-    python bench/make_release_history.py hypothesis /tmp/hypothesis-history --wheels
+    python bench/make_release_history.py hypothesis /tmp/hypothesis-history     # all 1,596 releases
 
 The stand-in for a public repository with a long history when none can be cloned (no internet here
 except the package index): each release's sdist (`pip download --no-deps --no-binary :all:`, cached in
@@ -15,7 +15,7 @@ Downloads run --jobs at a time (each is a pip process, latency bound); releases 
 and counted. --wheels takes a release's wheel where it has one (pip builds an sdist's metadata to download
 it, 4.5 s a release against 1.3 s for a wheel, and old sdists may no longer build) and puts its content under
 src/, where src-layout sdists keep the same files, so switching between the two is not a mass rename; a
-wheel's .dist-info folder is left out.
+wheel's .dist-info folder is left out. (Hypothesis's history in bench/RESULTS.md is of sdists, without it.)
 """
 
 from __future__ import annotations
