@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -205,6 +206,7 @@ def cogo(repo: str) -> dict:
             from cogo.db import embedded
 
             embedded.stop(pgdata)
+            shutil.rmtree(pgdata.parent, ignore_errors=True)
     if out.returncode != 0:
         raise SystemExit(f"cogo's run failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
