@@ -285,6 +285,40 @@ def test_files_parsed_by_forked_workers_build_the_same_graph(
     assert built["forked"][2] == built["alone"][2]
 
 
+def test_a_cache_smaller_than_the_repository_builds_the_same_graph_parsing_each_version_once(
+    tmp_path: Path, db: psycopg.Connection, history: tuple[str, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache of parsed versions is bounded in bytes of source (memory bounded however long the history and
+    however large its files); a commit or snapshot larger than the cache still parses each version once."""
+    import cogo.code.builder as builder
+
+    repo, _ = history
+    built = {}
+    for name, (count, held_bytes) in {"roomy": (4096, 24_000_000), "tiny": (2, 1)}.items():
+        monkeypatch.setattr(builder, "FACTS_CACHE", count)
+        monkeypatch.setattr(builder, "FACTS_CACHE_BYTES", held_bytes)
+        db.execute("DELETE FROM code_file_facts")
+        db.execute("DELETE FROM code_repo_cursors")
+        store = LadybugStore(tmp_path / name / "graph.lbug")
+        try:
+            store.ensure_schema()
+            first = build_repository(repo, store, db, BuildOptions(max_commits=1))  # the snapshot at once
+            built[name] = (first.files_parsed, dump.full(store))
+        finally:
+            store.close()
+        db.execute("DELETE FROM code_file_facts")
+        db.execute("DELETE FROM code_repo_cursors")
+        store = LadybugStore(tmp_path / name / "history.lbug")
+        try:
+            store.ensure_schema()
+            build_repository(repo, store, db, BuildOptions())  # every commit, each against its parent
+            built[name + " history"] = dump.full(store)
+        finally:
+            store.close()
+    assert built["tiny"] == built["roomy"]
+    assert built["tiny history"] == built["roomy history"]
+
+
 def test_a_force_push_rebuilds_the_repository_and_is_recorded(
     tmp_path: Path, ladybug_graph: GraphStore, db: psycopg.Connection
 ) -> None:

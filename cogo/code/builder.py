@@ -33,7 +33,12 @@ from cogo.graph.base import GraphStore
 
 CODE_LABELS = ("CodeFile", "Function", "Class", "Commit")
 NODE_ORDER = ("Commit", "Task", "CodeFile", "Class", "Function", "Library")
+# Parsed file versions kept for the next commits (a changed file's previous version is compared with its new one):
+# at most this many, holding at most this many bytes of source between them. Facts take a few times their
+# source's size in memory, so the bytes bound what the history pass holds however large the files grow; the count
+# alone let it grow with them (bench/RESULTS.md, issue 8, session 4).
 FACTS_CACHE = 4096
+FACTS_CACHE_BYTES = 24_000_000
 PREFETCH_MIN = 8  # a commit changing more files than this has its blobs read in one batch
 PARSE_BATCH_FILES, PARSE_BATCH_BYTES = 1000, 32_000_000  # blobs held in memory at once to be parsed
 
@@ -259,15 +264,21 @@ class RepoGraphBuilder:
         self.stats = BuildStats(repo=repo)
         self.writer = GraphWriter(graph, self.stats)
         self._cache: OrderedDict[tuple[str, str], FileFacts] = OrderedDict()
+        self._cache_bytes = 0  # source bytes of the cached versions
+        self._pinned: dict[tuple[str, str], FileFacts] | None = None  # see _pinning
         self._touched: set[str] = set()
 
     # -- parsing --------------------------------------------------------------------------------------
 
     def facts(self, path: str, blob: str, size: int | None = None) -> FileFacts | None:
         key = (path, blob)
+        if self._pinned is not None and (pinned := self._pinned.get(key)) is not None:
+            return pinned
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
+            if self._pinned is not None:
+                self._pinned[key] = cached
             return cached
         if language_of(path) is None:
             return None
@@ -283,15 +294,40 @@ class RepoGraphBuilder:
                 self.stats.files_parsed += 1
                 self.stats.bytes_parsed += len(data)
         if result is not None:
-            self._cache[key] = result
-            if len(self._cache) > FACTS_CACHE:
-                self._cache.popitem(last=False)
+            self._remember(key, result)
         return result
+
+    def _remember(self, key: tuple[str, str], result: FileFacts) -> None:
+        if self._pinned is not None:
+            self._pinned[key] = result
+        if key in self._cache:
+            return
+        self._cache[key] = result
+        self._cache_bytes += _held_bytes(result)
+        while len(self._cache) > 1 and (len(self._cache) > FACTS_CACHE or self._cache_bytes > FACTS_CACHE_BYTES):
+            _, dropped = self._cache.popitem(last=False)
+            self._cache_bytes -= _held_bytes(dropped)
+
+    @contextlib.contextmanager
+    def _pinning(self) -> Iterator[None]:
+        """While a commit (or the head) is processed, the versions it parsed or used stay at hand whatever the
+        cache drops: a first snapshot larger than the cache is parsed once, in its batches, not again file by
+        file."""
+        self._pinned = {}
+        try:
+            yield
+        finally:
+            self._pinned = None
 
     def _prefetch(self, files: Iterable[tuple[str, str]]) -> None:
         """Parse the (path, blob) pairs not in the cache with their blobs read in one batch (a round trip
         per blob to `git cat-file` would cost about as much as parsing)."""
-        paths = {blob: path for path, blob in files if (path, blob) not in self._cache and language_of(path)}
+        paths = {}
+        for path, blob in files:
+            if (path, blob) in self._cache:
+                self.facts(path, blob)  # pins it
+            elif language_of(path):
+                paths[blob] = path
         batch: list[tuple[str, str, bytes]] = []
         held = 0
         for blob, data in self.git.read_blobs(list(paths)):
@@ -313,9 +349,7 @@ class RepoGraphBuilder:
                 if result.skipped is None:
                     self.stats.files_parsed += 1
                     self.stats.bytes_parsed += len(data)
-                self._cache[(path, blob)] = result
-                if len(self._cache) > FACTS_CACHE:
-                    self._cache.popitem(last=False)
+                self._remember((path, blob), result)
 
     # -- the run --------------------------------------------------------------------------------------
 
@@ -386,6 +420,10 @@ class RepoGraphBuilder:
     # -- history pass ---------------------------------------------------------------------------------
 
     def _commit(self, commit: CommitInfo) -> None:
+        with self._pinning():
+            self._process_commit(commit)
+
+    def _process_commit(self, commit: CommitInfo) -> None:
         repo, w = self.repo, self.writer
         commit_id = f"{repo}:{commit.sha}"
         w.node(
@@ -472,6 +510,10 @@ class RepoGraphBuilder:
     # -- head pass ------------------------------------------------------------------------------------
 
     def _head(self, head: str, *, fresh: bool) -> None:
+        with self._pinning():
+            self._process_head(head, fresh=fresh)
+
+    def _process_head(self, head: str, *, fresh: bool) -> None:
         repo, stats, w = self.repo, self.stats, self.writer
         all_entries = self.git.tree(head)
         tree: dict[str, TreeEntry] = {e.path: e for e in all_entries if language_of(e.path)}
@@ -580,3 +622,9 @@ def build_repository(
     """Bring one repository's graph up to its head (see the module docstring)."""
     with _collector_paused():  # the builder and what it holds are freed before the collector resumes
         return RepoGraphBuilder(repo, graph, conn, options).run()
+
+
+def _held_bytes(facts: FileFacts) -> int:
+    """What a cached version counts against FACTS_CACHE_BYTES: its source's size when it was parsed (one skipped as
+    too large or unreadable holds no facts)."""
+    return facts.size_bytes if facts.skipped is None else 0
