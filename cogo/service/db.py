@@ -89,7 +89,12 @@ async def tenant_queries(
     for _, p in statements:
         params.update(p)
     results: list[list[tuple[Any, ...]]] = []
-    async with pool.connection() as conn:
+    # getconn/putconn rather than pool.connection(): that context manager also enters the connection's own (commit
+    # or rollback at exit), which an autocommit connection running one self-contained message does not need: ~0.04
+    # ms of CPU a page, a sixth of what the page costs past HTTP. putconn checks the connection (a broken one, or
+    # one left mid-query by a cancelled request, is replaced).
+    conn = await pool.getconn()
+    try:
         if prepared:
             texts = [await _executed_by_name(conn, sql) for sql, _ in statements]
         else:
@@ -107,6 +112,8 @@ async def tenant_queries(
                 results.append(await cur.fetchall())
             if not cur.nextset():
                 break
+    finally:
+        await pool.putconn(conn)
     return results[1:]  # the first is the scope's set_config row
 
 
