@@ -218,6 +218,7 @@ def main() -> None:
         f"client={client} connections={args.connections} duration={args.duration}s workers={args.workers} "
         f"pool={args.pool_size} conversations={args.conversations * len(ORGS):,} cores={os.cpu_count()}"
     )
+    print(f"machine speed probe: {speed_probe_ms():.0f} ms of CPU for a fixed Python workload (compare runs by it)")
     server = start_server(url, env, args.port, args.workers, keydir / "server.log")
     try:
         cursor = None
@@ -307,6 +308,17 @@ def load(
             else ""
         )
     )
+
+
+def speed_probe_ms() -> float:
+    """CPU time of a fixed pure-Python workload, best of 5: this machine's speed drifted by up to 2x within an hour
+    (bench/RESULTS.md, issue 6, session 4), so figures from different runs compare only next to it."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.process_time()
+        sum(i * i for i in range(1_000_000))
+        best = min(best, time.process_time() - started)
+    return best * 1000
 
 
 def client_cpu_seconds() -> float:
