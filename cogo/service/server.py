@@ -197,6 +197,8 @@ def serve(host: str, port: int, workers: int, log_config: dict[str, Any] | None 
             for i, process in enumerate(processes):
                 if not process.is_alive() and not stopping:
                     log.error("worker %s exited with %s; starting another", process.pid, process.exitcode)
+                    # Its last count would otherwise stand for it: the others would shed connections towards it.
+                    counts[i] = ConnectionBalance.NOT_LISTENING
                     time.sleep(RESTART_PAUSE_S)
                     processes[i] = start(i)
             time.sleep(0.5)
