@@ -468,7 +468,7 @@ def _timed_vector_searches(
     with the filter: latencies, ids, indexes planned."""
     from psycopg import sql
 
-    from cogo.knowledge.search import Leg, vector_leg_sql
+    from cogo.knowledge.search import Leg, set_ef_search, vector_leg_sql
 
     latencies, results, indexes = [], [], set()
     for i, q in enumerate(qs):
@@ -483,7 +483,8 @@ def _timed_vector_searches(
             if shared:
                 query, params = sql.SQL(SHARED_INDEX_SQL), [org, profile, 10]  # type: ignore[assignment]
             else:
-                query, params = vector_leg_sql(conn, Leg(MODEL, profile), org, 10)
+                query, params, ef_search = vector_leg_sql(conn, Leg(MODEL, profile), org, 10)
+                set_ef_search(conn, ef_search)
             got = [r[0] for r in conn.execute(query, [q.tolist(), *params])]
             latencies.append((time.perf_counter() - t0) * 1000)
             if i < orgs:

@@ -442,7 +442,7 @@ def search_raw_limits(database: str, org: str) -> None:
     full-text legs (EXPLAIN ANALYZE, as search_chunks plans them for the service's k=10 x privacy headroom)."""
     os.environ["COGO_EMBED_THREADS"] = "1"
     from cogo.embed import get_embedder
-    from cogo.knowledge.search import _legs, candidate_count, text_leg_sql, vector_leg_sql
+    from cogo.knowledge.search import _legs, candidate_count, set_ef_search, text_leg_sql, vector_leg_sql
     from cogo.service.search import PRIVACY_HEADROOM
 
     candidates = candidate_count(10 * PRIVACY_HEADROOM)
@@ -461,8 +461,8 @@ def search_raw_limits(database: str, org: str) -> None:
             for leg in _legs(conn, org, None, None, embedder.model):
                 planned = vector_leg_sql(conn, leg, org, candidates)
                 if planned is not None:
-                    sql_text, params = planned
-                    vector_ms.append(_execution_ms(conn, sql_text, [vector.tolist(), *params]))
+                    set_ef_search(conn, planned.ef_search)
+                    vector_ms.append(_execution_ms(conn, planned.query, [vector.tolist(), *planned.params]))
                 text_sql, text_params = text_leg_sql(leg, org, query, candidates)
                 text_ms.append(_execution_ms(conn, text_sql, text_params))
         conn.rollback()

@@ -47,7 +47,7 @@ def _profile(conn: psycopg.Connection, org: str) -> str:
 
 def _plan(conn: psycopg.Connection, org: str) -> str:
     leg = Leg(MODEL, _profile(conn, org))
-    query, params = vector_leg_sql(conn, leg, org, 40)
+    query, params, _ = vector_leg_sql(conn, leg, org, 40)
     dims = conn.execute("SELECT dims FROM embedding_models WHERE model = %s", (MODEL,)).fetchone()[0]
     rows = conn.execute(psycopg.sql.SQL("EXPLAIN ") + query, [[0.1] * dims, *params]).fetchall()
     return "\n".join(r[0] for r in rows)

@@ -22,7 +22,7 @@ import contextlib
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, overload
+from typing import Any, NamedTuple
 
 import numpy as np
 import psycopg
@@ -202,24 +202,21 @@ def _filters(leg: Leg, organization_id: str, *, literal_org: bool = False) -> tu
     return sql.SQL(" AND ").join(parts), params
 
 
-@overload
-def vector_leg_sql(
-    conn: psycopg.Connection, leg: Leg, organization_id: str, n: int
-) -> tuple[sql.Composable, list[Any]] | None: ...
+class VectorLegQuery(NamedTuple):
+    query: sql.Composable
+    params: list[Any]  # after the query vector
+    ef_search: int | None  # hnsw.ef_search to set first (None: an exact search)
 
 
-@overload
-def vector_leg_sql(
-    conn: psycopg.Connection, leg: Leg, organization_id: str, n: int, *, set_ef: Literal[False]
-) -> tuple[sql.Composable, list[Any], int | None] | None: ...
+def set_ef_search(conn: psycopg.Connection, ef_search: int | None) -> None:
+    """The transaction's hnsw.ef_search for a VectorLegQuery (nothing for an exact one)."""
+    if ef_search is not None:
+        conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
 
 
-def vector_leg_sql(
-    conn: psycopg.Connection, leg: Leg, organization_id: str, n: int, *, set_ef: bool = True
-) -> tuple[sql.Composable, list[Any]] | tuple[sql.Composable, list[Any], int | None] | None:
-    """The nearest-neighbour query of one leg and its parameters after the query vector (None: nothing to
-    search); sets the transaction's hnsw.ef_search for it (exposed for EXPLAIN in tests and bench/). With
-    `set_ef=False`, returns the ef_search to set (None: an exact search) as a third item instead."""
+def vector_leg_sql(conn: psycopg.Connection, leg: Leg, organization_id: str, n: int) -> VectorLegQuery | None:
+    """The nearest-neighbour query of one leg, its parameters after the query vector and the ef_search it needs
+    (None: nothing to search). Exposed for EXPLAIN in tests and bench/."""
     index = _model_index(conn, leg.model, organization_id)
     if index is None:
         return None
@@ -247,15 +244,13 @@ def vector_leg_sql(
         # graph (an organisation whose index is still to be built) needs a far larger one.
         wanted = max(TENANT_EF_SEARCH, n) if own_index and not narrow else max(FILTERED_EF_SEARCH, n)
         ef = min(HNSW_MAX_EF_SEARCH, wanted)
-        if set_ef:
-            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
     # `+ 0` keeps the planner off the HNSW index (it only serves `column <=> constant` orderings).
     distance = sql.SQL("({expr} <=> {q}) + 0" if exact else "{expr} <=> {q}").format(expr=expr, q=qcast)
     query = sql.SQL(
         "WITH nearest AS MATERIALIZED (SELECT e.id, {distance} AS distance FROM embeddings e WHERE {where} "
         "ORDER BY distance LIMIT %s) SELECT id, distance FROM nearest ORDER BY distance"
     ).format(distance=distance, where=where)
-    return (query, [*params, n]) if set_ef else (query, [*params, n], ef)
+    return VectorLegQuery(query, [*params, n], ef)
 
 
 def text_leg_sql(leg: Leg, organization_id: str, text: str, n: int) -> tuple[sql.Composable, list[Any]]:
@@ -273,15 +268,13 @@ def _leg_rows(
 ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
     """(nearest rows, full-text rows) of one leg: its hnsw.ef_search, vector and text queries sent together in
     one pipeline, so the leg costs one round trip to Postgres."""
-    planned = vector_leg_sql(conn, leg, organization_id, n, set_ef=False)
+    planned = vector_leg_sql(conn, leg, organization_id, n)
     text_query, text_params = text_leg_sql(leg, organization_id, query, n)
     with conn.pipeline():
         cursors = []
         if planned is not None:
-            vector_query, params, ef = planned
-            if ef is not None:
-                conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
-            cursors.append(conn.execute(vector_query, [qvec, *params]))
+            set_ef_search(conn, planned.ef_search)
+            cursors.append(conn.execute(planned.query, [qvec, *planned.params]))
         text_cursor = conn.execute(text_query, text_params)
     nearest = cursors[0].fetchall() if cursors else []
     return nearest, text_cursor.fetchall()

@@ -21,10 +21,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -104,8 +103,7 @@ async def tenant_queries(
         try:
             await cur.execute(text, params)
         except psycopg.Error:
-            _prepared_on.pop(conn, None)  # whatever the error did to the session, prepare again next time
-            setattr(conn, _CURSORS, None)
+            setattr(conn, _STATE, None)  # whatever the error did to the session: new cursors, prepare again
             raise
         while True:
             if cur.pgresult is not None and cur.pgresult.status == TUPLES_OK:  # cheaper than building .description
@@ -117,20 +115,33 @@ async def tenant_queries(
     return results[1:]  # the first is the scope's set_config row
 
 
-# Each connection's two cursors (plain, raw JSON), reused request after request: a new cursor, and the raw JSON
-# loaders registered on it, cost a tenth of a page's CPU in the service. Kept on the connection itself (a cursor
-# refers to its connection, so a weak-keyed map would keep replaced connections alive forever).
-_CURSORS = "_cogo_cursors"
+@dataclass
+class _ConnectionState:
+    """What the service keeps per pooled connection, on the connection itself (a cursor refers to its connection,
+    so a weak-keyed map would keep replaced connections alive forever)."""
+
+    # Its two cursors (plain, raw JSON), reused request after request: a new cursor, and the raw JSON loaders
+    # registered on it, cost a tenth of a page's CPU in the service.
+    cursors: dict[bool, psycopg.AsyncCursor[Any]] = field(default_factory=dict)
+    prepared: set[str] = field(default_factory=set)  # names of the statements prepared on it
+
+
+_STATE = "_cogo_state"
+
+
+def _state(conn: psycopg.AsyncConnection[Any]) -> _ConnectionState:
+    state: _ConnectionState | None = getattr(conn, _STATE, None)
+    if state is None:
+        state = _ConnectionState()
+        setattr(conn, _STATE, state)
+    return state
 
 
 def _cursor(conn: psycopg.AsyncConnection[Any], raw_json: bool) -> psycopg.AsyncCursor[Any]:
-    mine: dict[bool, psycopg.AsyncCursor[Any]] | None = getattr(conn, _CURSORS, None)
-    if mine is None:
-        mine = {}
-        setattr(conn, _CURSORS, mine)
-    cur = mine.get(raw_json)
+    cursors = _state(conn).cursors
+    cur = cursors.get(raw_json)
     if cur is None:
-        cur = mine[raw_json] = conn.cursor()
+        cur = cursors[raw_json] = conn.cursor()
         if raw_json:
             for type_name in ("json", "jsonb"):
                 cur.adapters.register_loader(type_name, RawJsonLoader)
@@ -146,8 +157,6 @@ class _PreparedForm:
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 _forms: dict[str, _PreparedForm] = {}
-# The names each connection has prepared; a connection the pool replaces takes its entry with it.
-_prepared_on: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], set[str]] = weakref.WeakKeyDictionary()
 
 
 def prepared_form(sql: str) -> _PreparedForm:
@@ -167,7 +176,7 @@ def prepared_form(sql: str) -> _PreparedForm:
 async def _executed_by_name(conn: psycopg.AsyncConnection[Any], sql: str) -> str:
     """The EXECUTE text of `sql`, preparing it on `conn` first if this connection has not yet."""
     form = prepared_form(sql)
-    done = _prepared_on.setdefault(conn, set())
+    done = _state(conn).prepared
     if form.name not in done:
         # In autocommit, outside any tenant scope: the text holds no caller's value, and row-level security is
         # applied when the statement is executed, for the role it is executed as.

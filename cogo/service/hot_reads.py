@@ -74,10 +74,7 @@ class HotReadsMiddleware:
                 body = await _messages(scope, uuid.UUID(match.group(1)))
             else:
                 raise _ForTheRoute
-        except _ForTheRoute:
-            await self.app(scope, receive, send)
-            return
-        except Exception:
+        except Exception:  # _ForTheRoute, or a failure (the database down, say): the route answers it
             await self.app(scope, receive, send)
             return
         self.answered += 1
