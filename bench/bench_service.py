@@ -196,6 +196,12 @@ def main() -> None:
         help="comma-separated offered loads (searches/s) for an open-loop run over --connections connections: "
         "requests leave on schedule whether or not earlier ones have answered; latency counts from the schedule",
     )
+    parser.add_argument(
+        "--inline-reads",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="COGO_SERVICE_INLINE_READS for the service (off: the hot reads' pages on the async pool, as before)",
+    )
     parser.add_argument("--home", default="/tmp/cogo-bench-home", help="COGO_HOME for the benchmark's own Postgres")
     args = parser.parse_args()
     os.environ["COGO_HOME"] = args.home
@@ -206,6 +212,7 @@ def main() -> None:
     key = devtoken.ensure_key(keydir)
     env = dict(line.removeprefix("export ").split("=", 1) for line in devtoken.env_lines(keydir))
     env["COGO_SERVICE_POOL_SIZE"] = str(args.pool_size)
+    env["COGO_SERVICE_INLINE_READS"] = args.inline_reads
     token = devtoken.make_token(key, "user_bench_0", ORGS[0], ttl_s=3600)
     with psycopg.connect(url) as conn:
         long_conv = conn.execute(
@@ -216,7 +223,8 @@ def main() -> None:
     client = args.client if args.client != "auto" else ("wrk" if shutil.which("wrk") else "httpx")
     print(
         f"client={client} connections={args.connections} duration={args.duration}s workers={args.workers} "
-        f"pool={args.pool_size} conversations={args.conversations * len(ORGS):,} cores={os.cpu_count()}"
+        f"pool={args.pool_size} inline_reads={args.inline_reads} "
+        f"conversations={args.conversations * len(ORGS):,} cores={os.cpu_count()}"
     )
     print(f"machine speed probe: {speed_probe_ms():.0f} ms of CPU for a fixed Python workload (compare runs by it)")
     server = start_server(url, env, args.port, args.workers, keydir / "server.log")

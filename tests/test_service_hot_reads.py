@@ -50,14 +50,15 @@ def app_client(database_url: str, tmp_path: Path, *, hot_path: bool) -> Iterator
         yield client
 
 
-@pytest.fixture
+@pytest.fixture(params=["on", "off"], ids=["inline", "pool"])
 def clients(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, data: TwoTenants
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, data: TwoTenants
 ) -> Iterator[tuple[TestClient, TestClient]]:
-    """(the service as shipped, the same service without the short path)."""
+    """(the service as shipped, the same service without the short path); the short path's pages read over the
+    worker's inline connection (cogo.service.inline_reads) or over its pool."""
     with JwksServer() as jwks:
         jwks.keys = [KEY.jwk]
-        for name, value in service_env(jwks.url).items():
+        for name, value in service_env(jwks.url, COGO_SERVICE_INLINE_READS=request.param).items():
             monkeypatch.setenv(name, value)
         with (
             app_client(database_url, tmp_path / "hot", hot_path=True) as hot,
@@ -125,6 +126,9 @@ def test_plain_requests_with_a_verified_token_are_answered_like_the_routes_answe
     get_both(clients, listing, bob)
     response, short = get_both(clients, listing, bob)
     assert short and [c["title"] for c in response.json()["items"]] == ["bob_private", "alice_shared"]
+    inline = clients[0].app.state.inline_reads  # type: ignore[attr-defined]
+    if inline is not None:  # every page the short path answered came over the inline connection
+        assert inline.answered == hot_path_of(clients[0].app).answered >= len(plain) and inline.passed_on == 0  # type: ignore[arg-type]
 
 
 def test_everything_unusual_is_left_to_the_routes(clients: tuple[TestClient, TestClient], data: TwoTenants) -> None:

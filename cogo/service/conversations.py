@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
@@ -83,15 +84,25 @@ def conversation_cursor(cursor: str) -> tuple[dt.datetime, uuid.UUID]:
     return at, _uuid_key(key)
 
 
-async def conversation_page(
-    pool: AsyncConnectionPool,
+@dataclass(frozen=True)
+class PageQuery:
+    """The statements of one page's tenant transaction (cogo.service.db.tenant_queries), and whether they run as
+    prepared statements. Built once, run by the route (on the worker's pool) or by the short path
+    (cogo.service.hot_reads, possibly on its inline connection)."""
+
+    statements: tuple[tuple[str, dict[str, Any]], ...]
+    prepared: bool
+    limit: int
+
+
+def conversation_page_query(
     caller: Principal,
     agent_id: uuid.UUID | None,
     user_id: str | None,
     limit: int,
     after: tuple[dt.datetime, uuid.UUID] | None,
-) -> dict[str, Any]:
-    """The body of GET /v1/conversations (shared by the route and cogo.service.hot_reads)."""
+) -> PageQuery:
+    """The query of GET /v1/conversations; its rows make the body with `conversation_page_body`."""
     params: dict[str, Any] = {"org": caller.organization_id, "me": caller.user_id, "limit": limit + 1}
     where = ["c.organization_id = %(org)s", VISIBLE]
     if agent_id is not None:
@@ -109,13 +120,33 @@ async def conversation_page(
     )
     # Prepared (one generic plan) only without filters: a generic plan cannot tell a rare agent or user from one
     # with most of the organisation's conversations, and a plan per request picks the index for each.
-    unfiltered = agent_id is None and user_id is None
-    (rows,) = await tenant_queries(pool, caller.organization_id, (sql, params), raw_json=True, prepared=unfiltered)
-    page = rows[:limit]
+    return PageQuery(((sql, params),), prepared=agent_id is None and user_id is None, limit=limit)
+
+
+def conversation_page_body(query: PageQuery, results: list[list[tuple[Any, ...]]]) -> dict[str, Any]:
+    (rows,) = results
+    page = rows[: query.limit]
     return {
         "items": [dict(zip(CONVERSATION_FIELDS, r, strict=True)) for r in page],
-        "next_cursor": encode_cursor(page[-1][7], page[-1][0]) if len(rows) > limit else None,
+        "next_cursor": encode_cursor(page[-1][7], page[-1][0]) if len(rows) > query.limit else None,
     }
+
+
+async def conversation_page(
+    pool: AsyncConnectionPool,
+    caller: Principal,
+    agent_id: uuid.UUID | None,
+    user_id: str | None,
+    limit: int,
+    after: tuple[dt.datetime, uuid.UUID] | None,
+) -> dict[str, Any]:
+    """The body of GET /v1/conversations."""
+    query = conversation_page_query(caller, agent_id, user_id, limit, after)
+    return conversation_page_body(query, await run_page_query(pool, caller, query))
+
+
+async def run_page_query(pool: AsyncConnectionPool, caller: Principal, query: PageQuery) -> list[list[tuple[Any, ...]]]:
+    return await tenant_queries(pool, caller.organization_id, *query.statements, raw_json=True, prepared=query.prepared)
 
 
 @router.get("/conversations/{conversation_id}", response_model=Conversation, summary="One conversation")
@@ -159,16 +190,10 @@ def message_cursor(cursor: str) -> tuple[dt.datetime, int]:
     return at, _int_key(key)
 
 
-async def message_page(
-    pool: AsyncConnectionPool,
-    caller: Principal,
-    conversation_id: uuid.UUID,
-    limit: int,
-    after: tuple[dt.datetime, int] | None,
-    order: str,
-) -> dict[str, Any] | None:
-    """The body of GET /v1/conversations/{id}/messages, None when the caller may not see the conversation
-    (shared by the route and cogo.service.hot_reads)."""
+def message_page_query(
+    caller: Principal, conversation_id: uuid.UUID, limit: int, after: tuple[dt.datetime, int] | None, order: str
+) -> PageQuery:
+    """The query of GET /v1/conversations/{id}/messages; its rows make the body with `message_page_body`."""
     params: dict[str, Any] = {"conv": conversation_id, "org": caller.organization_id, "limit": limit + 1}
     # The visibility test is repeated here so that the messages of a conversation the caller may not see are
     # never even read; the separate conversation query only tells 404 from an empty page.
@@ -193,21 +218,32 @@ async def message_page(
         f") f ON true WHERE {' AND '.join(where)} "
         f"ORDER BY m.created_at {direction}, m.id {direction} LIMIT %(limit)s"
     )
-    conversation, rows = await tenant_queries(
-        pool,
-        caller.organization_id,
-        _visible_conversation(conversation_id, caller),
-        (sql, params),
-        raw_json=True,
-        prepared=True,
-    )
+    return PageQuery((_visible_conversation(conversation_id, caller), (sql, params)), prepared=True, limit=limit)
+
+
+def message_page_body(query: PageQuery, results: list[list[tuple[Any, ...]]]) -> dict[str, Any] | None:
+    """The page's body, None when the caller may not see the conversation."""
+    conversation, rows = results
     if not conversation:
         return None
-    page = rows[:limit]
+    page = rows[: query.limit]
     return {
         "items": [dict(zip(MESSAGE_FIELDS, r, strict=True)) for r in page],
-        "next_cursor": encode_cursor(page[-1][9], page[-1][0]) if len(rows) > limit else None,
+        "next_cursor": encode_cursor(page[-1][9], page[-1][0]) if len(rows) > query.limit else None,
     }
+
+
+async def message_page(
+    pool: AsyncConnectionPool,
+    caller: Principal,
+    conversation_id: uuid.UUID,
+    limit: int,
+    after: tuple[dt.datetime, int] | None,
+    order: str,
+) -> dict[str, Any] | None:
+    """The body of GET /v1/conversations/{id}/messages, None when the caller may not see the conversation."""
+    query = message_page_query(caller, conversation_id, limit, after, order)
+    return message_page_body(query, await run_page_query(pool, caller, query))
 
 
 tasks_router = APIRouter(prefix="/v1", tags=["tasks"], responses=ERROR_RESPONSES)

@@ -84,9 +84,7 @@ async def tenant_queries(
     json/jsonb values come as orjson fragments (cogo.service.responses) instead of Python objects; with
     `prepared`, the statements run as prepared statements (for a few fixed, frequent statement texts only:
     each distinct text is prepared on every connection)."""
-    params: dict[str, Any] = {"_cogo_role": READER_ROLE, "_cogo_org": organization_id}
-    for _, p in statements:
-        params.update(p)
+    text, params = transaction_text(organization_id, statements, prepared)
     results: list[list[tuple[Any, ...]]] = []
     # getconn/putconn rather than pool.connection(): that context manager also enters the connection's own (commit
     # or rollback at exit), which an autocommit connection running one self-contained message does not need: ~0.04
@@ -95,15 +93,15 @@ async def tenant_queries(
     conn = await pool.getconn()
     try:
         if prepared:
-            texts = [await _executed_by_name(conn, sql) for sql, _ in statements]
-        else:
-            texts = [sql for sql, _ in statements]
-        text = "; ".join([_SCOPE_PREPARED if prepared else _SCOPE, *texts])
-        cur = _cursor(conn, raw_json)
+            for form in unprepared_forms(conn, statements):
+                with contextlib.suppress(psycopg.errors.DuplicatePreparedStatement):  # prepared before an error
+                    await conn.execute(form.prepare)
+                mark_prepared(conn, form)
+        cur = cursor_for(conn, raw_json)
         try:
             await cur.execute(text, params)
         except psycopg.Error:
-            setattr(conn, _STATE, None)  # whatever the error did to the session: new cursors, prepare again
+            forget_connection_state(conn)
             raise
         while True:
             if cur.pgresult is not None and cur.pgresult.status == TUPLES_OK:  # cheaper than building .description
@@ -115,6 +113,35 @@ async def tenant_queries(
     return results[1:]  # the first is the scope's set_config row
 
 
+def transaction_text(
+    organization_id: str, statements: tuple[tuple[str, Mapping[str, Any]], ...], prepared: bool
+) -> tuple[str, dict[str, Any]]:
+    """The one simple-protocol message of `tenant_queries` (the scope, then the statements or their EXECUTEs),
+    and its parameters. Its first result is the scope's row."""
+    params: dict[str, Any] = {"_cogo_role": READER_ROLE, "_cogo_org": organization_id}
+    for _, p in statements:
+        params.update(p)
+    texts = [prepared_form(sql).execute if prepared else sql for sql, _ in statements]
+    return "; ".join([_SCOPE_PREPARED if prepared else _SCOPE, *texts]), params
+
+
+def unprepared_forms(conn: AnyConnection, statements: tuple[tuple[str, Mapping[str, Any]], ...]) -> list[_PreparedForm]:
+    """The statements `conn` has not prepared yet. Each is prepared in autocommit, outside any tenant scope: its text
+    holds no caller's value, and row-level security is applied when it is executed, for the role it runs as."""
+    done = _state(conn).prepared
+    return [form for form in map(prepared_form, (sql for sql, _ in statements)) if form.name not in done]
+
+
+def mark_prepared(conn: AnyConnection, form: _PreparedForm) -> None:
+    _state(conn).prepared.add(form.name)
+
+
+def forget_connection_state(conn: AnyConnection) -> None:
+    """After an error: whatever it did to the session, new cursors and prepare again (a statement prepared before
+    is found there: DuplicatePreparedStatement)."""
+    setattr(conn, _STATE, None)
+
+
 @dataclass
 class _ConnectionState:
     """What the service keeps per pooled connection, on the connection itself (a cursor refers to its connection,
@@ -122,14 +149,15 @@ class _ConnectionState:
 
     # Its two cursors (plain, raw JSON), reused request after request: a new cursor, and the raw JSON loaders
     # registered on it, cost a tenth of a page's CPU in the service.
-    cursors: dict[bool, psycopg.AsyncCursor[Any]] = field(default_factory=dict)
+    cursors: dict[bool, Any] = field(default_factory=dict)
     prepared: set[str] = field(default_factory=set)  # names of the statements prepared on it
 
 
 _STATE = "_cogo_state"
+AnyConnection = psycopg.Connection[Any] | psycopg.AsyncConnection[Any]
 
 
-def _state(conn: psycopg.AsyncConnection[Any]) -> _ConnectionState:
+def _state(conn: AnyConnection) -> _ConnectionState:
     state: _ConnectionState | None = getattr(conn, _STATE, None)
     if state is None:
         state = _ConnectionState()
@@ -137,7 +165,8 @@ def _state(conn: psycopg.AsyncConnection[Any]) -> _ConnectionState:
     return state
 
 
-def _cursor(conn: psycopg.AsyncConnection[Any], raw_json: bool) -> psycopg.AsyncCursor[Any]:
+def cursor_for(conn: AnyConnection, raw_json: bool) -> Any:
+    """The connection's cursor for plain or raw-JSON rows (a psycopg.Cursor or psycopg.AsyncCursor, as `conn`)."""
     cursors = _state(conn).cursors
     cur = cursors.get(raw_json)
     if cur is None:
@@ -171,19 +200,6 @@ def prepared_form(sql: str) -> _PreparedForm:
             name, f"PREPARE {name} AS {positional}", f"EXECUTE {name}({arguments})" if names else f"EXECUTE {name}"
         )
     return form
-
-
-async def _executed_by_name(conn: psycopg.AsyncConnection[Any], sql: str) -> str:
-    """The EXECUTE text of `sql`, preparing it on `conn` first if this connection has not yet."""
-    form = prepared_form(sql)
-    done = _state(conn).prepared
-    if form.name not in done:
-        # In autocommit, outside any tenant scope: the text holds no caller's value, and row-level security is
-        # applied when the statement is executed, for the role it is executed as.
-        with contextlib.suppress(psycopg.errors.DuplicatePreparedStatement):  # prepared before an error
-            await conn.execute(form.prepare)
-        done.add(form.name)
-    return form.execute
 
 
 @asynccontextmanager

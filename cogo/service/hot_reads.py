@@ -3,8 +3,9 @@
 A page is cheap for Postgres, so per request most of the service's CPU went to the framework: FastAPI's
 routing, parameter and dependency solving, and its middleware layers cost more than the route itself. This
 ASGI middleware answers the common case of those two routes directly, with the same functions the routes
-call (`conversation_page`, `message_page`: the same SQL, tenant scope and body), and hands everything else
-to the FastAPI app unchanged:
+call (`conversation_page_query`/`_body`, `message_page_query`/`_body`: the same SQL, tenant scope and body;
+run on the worker's inline connection when it has one, cogo.service.inline_reads, else on its pool), and hands
+everything else to the FastAPI app unchanged:
 
 - a token that is not in the verifier's cache of verified tokens (so a token is always verified by the
   route's own dependency first, and every 401/403 comes from there);
@@ -35,7 +36,17 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cogo.service.auth import ClerkVerifier, Principal
-from cogo.service.conversations import conversation_cursor, conversation_page, message_cursor, message_page
+from cogo.service.conversations import (
+    PageQuery,
+    conversation_cursor,
+    conversation_page_body,
+    conversation_page_query,
+    message_cursor,
+    message_page_body,
+    message_page_query,
+    run_page_query,
+)
+from cogo.service.inline_reads import InlineReads
 
 LISTING_PATH = "/v1/conversations"
 UUID_TEXT = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"  # the canonical form
@@ -100,9 +111,10 @@ async def _listing(scope: Scope) -> dict[str, Any]:
     if user_id is not None and not (len(user_id) <= MAX_USER_ID_CHARS and CLERK_ID.fullmatch(user_id)):
         raise _ForTheRoute
     after = _after(params.get("cursor"), conversation_cursor)
-    caller, pool = _caller_and_pool(scope)
+    caller = _caller(scope)
     agent = uuid.UUID(agent_id) if agent_id is not None else None
-    return await conversation_page(pool, caller, agent, user_id, limit, after)
+    query = conversation_page_query(caller, agent, user_id, limit, after)
+    return conversation_page_body(query, await _results(scope, caller, query))
 
 
 async def _messages(scope: Scope, conversation_id: uuid.UUID) -> dict[str, Any]:
@@ -112,8 +124,9 @@ async def _messages(scope: Scope, conversation_id: uuid.UUID) -> dict[str, Any]:
     if order not in ("asc", "desc"):
         raise _ForTheRoute
     after = _after(params.get("cursor"), message_cursor)
-    caller, pool = _caller_and_pool(scope)
-    body = await message_page(pool, caller, conversation_id, limit, after, order)
+    caller = _caller(scope)
+    query = message_page_query(caller, conversation_id, limit, after, order)
+    body = message_page_body(query, await _results(scope, caller, query))
     if body is None:  # the caller may not see this conversation: the route answers the 404
         raise _ForTheRoute
     return body
@@ -158,14 +171,25 @@ def _after(cursor: str | None, decode: Callable[[str], Any]) -> Any:
         raise _ForTheRoute from None
 
 
-def _caller_and_pool(scope: Scope) -> tuple[Principal, AsyncConnectionPool]:
-    """The principal of an already verified bearer token (read as fastapi.security.HTTPBearer reads it) and
-    the worker's pool; the organisation is left where cogo.service.auth.current_principal leaves it for the
-    access log."""
+async def _results(scope: Scope, caller: Principal, query: PageQuery) -> list[list[tuple[Any, ...]]]:
+    """The page's rows: from the worker's inline connection when it answers, else from its pool."""
     state = scope["app"].state
-    verifier: ClerkVerifier | None = getattr(state, "clerk_verifier", None)
+    inline: InlineReads | None = getattr(state, "inline_reads", None)
+    if inline is not None:
+        results = inline.queries(caller.organization_id, query.statements, query.prepared)
+        if results is not None:
+            return results
     pool: AsyncConnectionPool | None = getattr(state, "db_pool", None)
-    if verifier is None or pool is None:
+    if pool is None:
+        raise _ForTheRoute
+    return await run_page_query(pool, caller, query)
+
+
+def _caller(scope: Scope) -> Principal:
+    """The principal of an already verified bearer token (read as fastapi.security.HTTPBearer reads it); the
+    organisation is left where cogo.service.auth.current_principal leaves it for the access log."""
+    verifier: ClerkVerifier | None = getattr(scope["app"].state, "clerk_verifier", None)
+    if verifier is None:
         raise _ForTheRoute
     for name, value in scope["headers"]:
         if name == b"authorization":
@@ -175,5 +199,5 @@ def _caller_and_pool(scope: Scope) -> tuple[Principal, AsyncConnectionPool]:
             if caller is None:
                 raise _ForTheRoute
             scope.setdefault("state", {})["organization_id"] = caller.organization_id
-            return caller, pool
+            return caller
     raise _ForTheRoute

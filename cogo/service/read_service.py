@@ -18,6 +18,7 @@ from cogo.service.conversations import tasks_router
 from cogo.service.db import make_pool, make_sync_pool
 from cogo.service.graph_routes import router as graph_router
 from cogo.service.hot_reads import HotReadsMiddleware
+from cogo.service.inline_reads import InlineReads, postgres_is_local
 from cogo.service.search import router as search_router
 from cogo.service.settings import ServiceSettings
 
@@ -51,10 +52,17 @@ def install_read_service(app: ReadServiceApp, service_settings: ServiceSettings 
         await pool.open(wait=False)
         sync_pool.open(wait=False)
         app_.state.db_pool, app_.state.sync_pool = pool, sync_pool
+        inline = None
+        if settings.inline_reads == "on" or (settings.inline_reads == "auto" and postgres_is_local(url)):
+            inline = InlineReads(url, settings.inline_timeout_ms)
+            await inline.open()
+        app_.state.inline_reads = inline
         try:
             async with previous(app_) as state:
                 yield state
         finally:
+            if inline is not None:
+                inline.close()
             await pool.close()
             sync_pool.close()
 

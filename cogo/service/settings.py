@@ -12,6 +12,10 @@ DEFAULT_POOL_TIMEOUT_S = 10.0
 # the cores busy while one waits for Postgres; dozens at once only take turns at the GIL and the cores, and every
 # one of them finishes late (a p99 3.5 times the p50 at 8 connections, bench/bench_service.py).
 DEFAULT_SEARCH_CONCURRENCY = 2
+# A page takes about a millisecond; one that takes this long is cancelled on the inline connection and run on the
+# pool instead (cogo.service.inline_reads), so the worker's event loop is never held up for longer.
+DEFAULT_INLINE_TIMEOUT_MS = 200
+INLINE_READS_MODES = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,10 @@ class ServiceSettings:
     pool_timeout_s: float = DEFAULT_POOL_TIMEOUT_S
     # Searches one worker process runs at once; more wait their turn, first come first served.
     search_concurrency: int = DEFAULT_SEARCH_CONCURRENCY
+    # Listing and message pages waited for on the event loop's thread over one blocking connection per worker
+    # (cogo.service.inline_reads): "auto" when Postgres is on this machine, "on", or "off".
+    inline_reads: str = "auto"
+    inline_timeout_ms: int = DEFAULT_INLINE_TIMEOUT_MS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -49,4 +57,13 @@ class ServiceSettings:
             pool_size=max(1, int(env.get("COGO_SERVICE_POOL_SIZE") or DEFAULT_POOL_SIZE)),
             pool_timeout_s=float(env.get("COGO_SERVICE_POOL_TIMEOUT_S") or DEFAULT_POOL_TIMEOUT_S),
             search_concurrency=max(1, int(env.get("COGO_SERVICE_SEARCH_CONCURRENCY") or DEFAULT_SEARCH_CONCURRENCY)),
+            inline_reads=_inline_reads_mode(env.get("COGO_SERVICE_INLINE_READS") or "auto"),
+            inline_timeout_ms=max(1, int(env.get("COGO_SERVICE_INLINE_TIMEOUT_MS") or DEFAULT_INLINE_TIMEOUT_MS)),
         )
+
+
+def _inline_reads_mode(value: str) -> str:
+    mode = value.strip().lower()
+    if mode not in INLINE_READS_MODES:
+        raise ValueError(f"COGO_SERVICE_INLINE_READS must be one of {', '.join(INLINE_READS_MODES)}, not {value!r}")
+    return mode
