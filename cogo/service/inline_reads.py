@@ -5,7 +5,7 @@ return, the driver's wait on the event loop (a reader registered, a future, the 
 own turn. With Postgres on the same machine (a Unix socket or loopback) the answer to a page arrives in a fraction
 of a millisecond, so each worker keeps one plain blocking connection and the short path for listings and message
 pages (cogo.service.hot_reads) waits on it in place: measured with `wrk -c50` on the listing, 2 workers answered
-~1.9x the requests per second at about half the p99 (bench/RESULTS.md, issue 6, session 5).
+~1.6x the requests per second at 0.6 of the p99 (bench/RESULTS.md, issue 6, session 5).
 
 What keeps a blocking wait from stalling the worker's other connections:
 - every statement on this connection has a short `statement_timeout` (`COGO_SERVICE_INLINE_TIMEOUT_MS`); a page
