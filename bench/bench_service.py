@@ -176,6 +176,13 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=3,
+        help="seconds of unmeasured load on a freshly started server before its first scenario (the workers' "
+        "connections even out, first-use paths run)",
+    )
     parser.add_argument("--pool-size", type=int, default=10)
     parser.add_argument("--port", type=int, default=8931)
     parser.add_argument("--client", choices=("auto", "wrk", "httpx"), default="auto")
@@ -222,7 +229,8 @@ def main() -> None:
     middle = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
     client = args.client if args.client != "auto" else ("wrk" if shutil.which("wrk") else "httpx")
     print(
-        f"client={client} connections={args.connections} duration={args.duration}s workers={args.workers} "
+        f"client={client} connections={args.connections} duration={args.duration}s warmup={args.warmup}s "
+        f"workers={args.workers} "
         f"pool={args.pool_size} inline_reads={args.inline_reads} "
         f"conversations={args.conversations * len(ORGS):,} cores={os.cpu_count()}"
     )
@@ -239,7 +247,10 @@ def main() -> None:
             "listing": f"{base}/v1/conversations?limit=20",
             "messages": f"{base}/v1/conversations/{long_conv}/messages?limit=50&cursor={cursor}",
         }
-        for scenario in args.scenarios.split(","):
+        scenarios = args.scenarios.split(",")
+        if args.warmup and client == "wrk":
+            run_wrk(urls[scenarios[0]], token, args.connections, args.warmup, None)
+        for scenario in scenarios:
             load(client, scenario, urls[scenario], token, args.connections, args.duration, server=server, database=url)
     finally:
         server.terminate()
@@ -385,6 +396,8 @@ def bench_search(args: argparse.Namespace, client: str, key: Any, env: dict[str,
             timeout=60,
         )
         assert probe.status_code == 200 and probe.json()["hits"], probe.text
+        if args.warmup and client == "wrk":
+            run_wrk(f"http://127.0.0.1:{port}/v1/search", token, args.connections, args.warmup, bodies)
         for connections in (int(c) for c in args.search_connections.split(",")):
             load(
                 client,
