@@ -10,7 +10,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +31,14 @@ ISSUER = "https://clerk.cogo.test"
 APP_ORIGIN = "https://app.cogo.test"
 ORG_A, ORG_B = "org_test_a", "org_test_b"
 ALICE, BOB, CAROL = "user_test_alice", "user_test_bob", "user_test_carol"
+
+
+def wait_until(condition: Callable[[], bool], what: str, limit_s: float = 20.0) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `limit_s` (a bound on a hang, not a timing)."""
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        assert time.monotonic() < deadline, f"gave up waiting: {what}"
+        time.sleep(0.02)
 
 
 @dataclass

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,18 +18,21 @@ from fastapi.testclient import TestClient
 from cogo.service.db import prepared_form
 from cogo.service.inline_reads import InlineReads, postgres_is_local
 from cogo.service.settings import ServiceSettings
-from tests.service_helpers import ALICE, ORG_A, ORG_B, JwksServer, SigningKey, claims_v2, load_two_tenants, service_env
+from tests.service_helpers import (
+    ALICE,
+    ORG_A,
+    ORG_B,
+    JwksServer,
+    SigningKey,
+    claims_v2,
+    load_two_tenants,
+    service_env,
+    wait_until,
+)
 from tests.service_helpers import service_client as make_service_client
 
 KEY = SigningKey("kid_inline")
 UNFILTERED = "SELECT organization_id, title FROM conversations WHERE title LIKE %(pattern)s ORDER BY title"
-
-
-def wait_until(condition: Callable[[], bool], what: str, limit_s: float = 20.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not condition():
-        assert time.monotonic() < deadline, f"gave up waiting: {what}"
-        time.sleep(0.02)
 
 
 def backends(db: psycopg.Connection, application: str, where: str = "true", count: str = "*") -> int:

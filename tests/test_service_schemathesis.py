@@ -20,7 +20,16 @@ from cogo.config import Settings
 from cogo.graph.ladybug_store import LadybugStore
 from cogo.service.app import create_app
 from tests.neo4j_server import free_port
-from tests.service_helpers import ALICE, ORG_A, JwksServer, SigningKey, claims_v2, load_two_tenants, service_env
+from tests.service_helpers import (
+    ALICE,
+    ORG_A,
+    JwksServer,
+    SigningKey,
+    claims_v2,
+    load_two_tenants,
+    service_env,
+    wait_until,
+)
 
 KEY = SigningKey("kid_schemathesis")
 MAX_EXAMPLES = 30
@@ -45,10 +54,8 @@ def base_url(
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
+        wait_until(lambda: server.started or not thread.is_alive(), "the server to start", 30)
+        assert server.started, "the server did not start"
         try:
             yield f"http://127.0.0.1:{port}"
         finally:

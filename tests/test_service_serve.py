@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,17 +13,17 @@ import psutil
 
 from tests.cli_helpers import cogo_env, run_cogo
 from tests.neo4j_server import free_port
+from tests.service_helpers import wait_until
 
 
 def wait_until_served(url: str, deadline_s: float = 60) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
+            return httpx.get(url, timeout=1).status_code == 200
         except httpx.HTTPError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} never answered")
+            return False
+
+    wait_until(answers, f"{url} to answer", deadline_s)
 
 
 def listeners(server_pid: int, port: int) -> list[psutil.Process]:
@@ -43,9 +42,8 @@ def both_workers_listening(server: subprocess.Popen, port: int) -> list[psutil.P
     """The two workers of `cogo serve --workers 2`, once both listen (the first may answer before the second
     has started listening)."""
     wait_until_served(f"http://127.0.0.1:{port}/openapi.json")
-    deadline = time.monotonic() + 60
-    while len(workers := listeners(server.pid, port)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: len(listeners(server.pid, port)) >= 2, "both workers to listen", 60)
+    workers = listeners(server.pid, port)
     assert len(workers) == 2
     return workers
 
@@ -70,14 +68,12 @@ def test_workers_share_the_port_restart_when_killed_and_stop_on_sigterm(tmp_path
 
         # A worker that dies is replaced; the port keeps answering.
         os.kill(workers[0].pid, signal.SIGKILL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        def replaced() -> bool:
             alive = listeners(server.pid, port)
-            if len(alive) == 2 and workers[0].pid not in {p.pid for p in alive}:
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError("the killed worker was not replaced")
+            return len(alive) == 2 and workers[0].pid not in {p.pid for p in alive}
+
+        wait_until(replaced, "the killed worker to be replaced", 60)
         wait_until_served(f"http://127.0.0.1:{port}/openapi.json")
         for _ in range(20):
             assert httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5).status_code == 200

@@ -36,6 +36,7 @@ from cogo.service.responses import RawJsonLoader
 
 READER_ROLE = "cogo_reader"
 TUPLES_OK = pq.ExecStatus.TUPLES_OK
+AnyConnection = psycopg.Connection[Any] | psycopg.AsyncConnection[Any]  # the pool's, or cogo.service.inline_reads'
 # One round trip: the same effect as SET LOCAL ROLE, SET LOCAL cogo.organization_id and SET TRANSACTION READ ONLY.
 _SCOPE_SQL = (
     "SELECT set_config('role', %s, true), set_config('cogo.organization_id', %s, true), "
@@ -154,7 +155,6 @@ class _ConnectionState:
 
 
 _STATE = "_cogo_state"
-AnyConnection = psycopg.Connection[Any] | psycopg.AsyncConnection[Any]
 
 
 def _state(conn: AnyConnection) -> _ConnectionState:
