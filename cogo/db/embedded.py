@@ -6,9 +6,12 @@ it: `cogo up` starts it, every later process finds it through `postmaster.pid`, 
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import subprocess
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 with warnings.catch_warnings():
@@ -61,7 +64,7 @@ def running_info(pgdata: Path) -> PostmasterInfo | None:
         return None
     try:
         info = PostmasterInfo.read_from_pgdata(pgdata)
-    except (ValueError, IndexError, OSError):
+    except (ValueError, IndexError, OSError, AssertionError):  # pgserver asserts on a file still being written
         return None
     if info is None or not info.is_running() or info.status != "ready":
         return None
@@ -75,11 +78,35 @@ def server_url(info: PostmasterInfo, dbname: str) -> str:
 
 
 def start(pgdata: Path) -> PostmasterInfo:
-    """Start the embedded server if it is not running; return its postmaster info. Idempotent."""
+    """Start the embedded server if it is not running; return its postmaster info. Idempotent, and safe when
+    several processes find it stopped at once (the workers of `cogo serve`, Dagster's run processes): one of them
+    starts it, the others wait for it and find it running."""
     pgdata = pgdata.absolute()
     info = running_info(pgdata)
     if info is not None:
         return info
+    with _exclusive(pgdata):
+        info = running_info(pgdata)  # started by another process while this one waited
+        if info is not None:
+            return info
+        info = _start(pgdata)
+        if _tune(info):  # shared_buffers takes effect on a restart: once per data directory
+            _stop(pgdata)
+            info = _start(pgdata)
+        return info
+
+
+@contextmanager
+def _exclusive(pgdata: Path) -> Iterator[None]:
+    """One process at a time starts, tunes or stops the server of `pgdata` (two at once could each restart it under
+    the other, and one was left waiting on a `pg_ctl stop` for good). Released when the process ends, however."""
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    with open(pgdata.parent / f".{pgdata.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _start(pgdata: Path) -> PostmasterInfo:
     _check_pgdata(pgdata)
     # pgserver caches one handle per data directory and process; a handle left by an earlier start
     # in this process would be returned without starting anything.
@@ -91,11 +118,7 @@ def start(pgdata: Path) -> PostmasterInfo:
         tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
         detail = " | ".join(tail) or str(exc).strip().splitlines()[0]
         raise ConfigError(f"the embedded Postgres in {pgdata} did not start: {detail}") from None
-    info = server.get_postmaster_info()
-    if _tune(info):  # shared_buffers takes effect on a restart: once per data directory
-        stop(pgdata)
-        return start(pgdata)
-    return info
+    return server.get_postmaster_info()
 
 
 def memory_settings(total_bytes: int) -> dict[str, str]:
@@ -141,6 +164,13 @@ def _tune(info: PostmasterInfo) -> bool:
 def stop(pgdata: Path) -> bool:
     """Stop the embedded server if it runs; True when it was running."""
     pgdata = pgdata.absolute()
+    if running_info(pgdata) is None:
+        return False
+    with _exclusive(pgdata):
+        return _stop(pgdata)
+
+
+def _stop(pgdata: Path) -> bool:
     if running_info(pgdata) is None:
         return False
     server = PostgresServer(pgdata, cleanup_mode=None)

@@ -37,6 +37,18 @@ RESTART_PAUSE_S = 1.0
 
 def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
     """A bound, listening TCP socket; OSError (e.g. port in use) is the caller's to report."""
+    sock = bound_socket(host, port, reuse_port=reuse_port)
+    try:
+        sock.listen(BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def bound_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A bound TCP socket, not yet listening: the event loop's server listens on it once the app has started, so
+    a worker (re)starting beside others gets no connection while it is still loading."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -44,7 +56,6 @@ def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((host, port))
-        sock.listen(BACKLOG)
     except OSError:
         sock.close()
         raise
@@ -135,6 +146,7 @@ def _config(log_config: dict[str, Any] | None) -> uvicorn.Config:
         proxy_headers=False,
         log_config=log_config,
         timeout_graceful_shutdown=10,
+        backlog=BACKLOG,  # the workers' sockets listen when uvicorn's server starts (bound_socket)
     )
 
 
@@ -152,7 +164,9 @@ class _WarmServer(uvicorn.Server):
 def _worker(host: str, port: int, log_config: dict[str, Any] | None, counts: MutableSequence[int], index: int) -> None:
     global _balance
     _balance = ConnectionBalance(counts, index)  # a restarted worker starts anew, as not yet listening
-    sock = listening_socket(host, port, reuse_port=True)
+    # With SO_REUSEPORT the kernel would hand connections to a listening socket whose worker is still starting
+    # (imports, lifespan: seconds), and they would wait there; uvicorn's server listens after the app's startup.
+    sock = bound_socket(host, port, reuse_port=True)
     _run(_config(log_config), sock)
 
 
