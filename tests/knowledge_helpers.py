@@ -21,6 +21,11 @@ def seed_tenants(conn: psycopg.Connection) -> None:
     conn.execute("INSERT INTO organizations (id, name) VALUES (%s, 'Acme'), (%s, 'Globex')", (ORG, OTHER_ORG))
     conn.execute("INSERT INTO users (id, email) VALUES (%s, 'a@x'), (%s, 'c@x')", (USER, OTHER_USER))
     conn.execute(
+        "INSERT INTO organization_memberships (id, organization_id, user_id) VALUES "
+        "('orgmem_kn_1', %s, %s), ('orgmem_kn_2', %s, %s)",
+        (ORG, USER, OTHER_ORG, OTHER_USER),
+    )
+    conn.execute(
         "INSERT INTO conversations (id, organization_id, user_id) VALUES (%s, %s, %s), (%s, %s, %s)",
         (CONV, ORG, USER, OTHER_CONV, OTHER_ORG, OTHER_USER),
     )

@@ -82,6 +82,12 @@ def test_unknown_tenant_is_pending_until_it_exists(db: psycopg.Connection, tmp_p
     assert report.pending and "unknown organisation org_kn_later" in report.pending[0][1]
     db.execute("INSERT INTO organizations (id, name) VALUES ('org_kn_later', 'Later')")
     report = register_files(db, tmp_path, paths=[])
+    assert "waiting for the membership" in report.pending[0][1]
+    db.execute(
+        "INSERT INTO organization_memberships (id, organization_id, user_id) VALUES ('m_later', 'org_kn_later', %s)",
+        (USER,),
+    )
+    report = register_files(db, tmp_path, paths=[])
     assert "unknown conversation" in report.pending[0][1]
     db.execute(
         "INSERT INTO conversations (id, organization_id, user_id) VALUES (%s, 'org_kn_later', %s)", (later_conv, USER)
@@ -149,7 +155,7 @@ def test_sensor_cursor_requests_only_what_changed(database_url: str, tmp_path: P
     os.utime(up / "one.txt", ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))
     requests, cursor2 = tick(cursor)
     config = requests[0].run_config["ops"]["workspace_files"]["config"]
-    assert config == {"paths": [f"{ORG}/{USER}/{CONV}/files/uploads/one.txt"], "dirs": []}
+    assert config == {"paths": [f"{ORG}/{USER}/{CONV}/files/uploads/one.txt"], "dirs": [], "allow_mass_delete": False}
     assert Cursor.from_json(cursor2).watermark_ns > Cursor.from_json(cursor).watermark_ns
     # A deletion shows as its directory's change: the asset reconciles that directory.
     (up / "one.txt").unlink()

@@ -16,8 +16,8 @@ import pytest
 
 from cogo.retention import SweepOptions, sweep
 from cogo.retention.audit import totals_by_table
-from cogo.retention.disk import Removal, UnsafePath, remove_under_root
 from cogo.retention.policy import parse_override
+from cogo.workspace.fs import Removal, UnsafePath, remove
 
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -486,16 +486,16 @@ def test_remove_under_root_never_follows_symlinks(tmp_path: Path) -> None:
     (tmp_path / "secret").write_text("s")
     os.symlink(tmp_path, root / "a" / "up")
     with pytest.raises(UnsafePath):
-        remove_under_root(root, "a/up/secret")
+        remove(root, "a/up/secret")
     for bad in ("", "/etc/passwd", "a/../../secret", "a//b", "./a"):
         with pytest.raises(UnsafePath):
-            remove_under_root(root, bad)
+            remove(root, bad)
     # A symlink as the last component: the link (inside the root) is removed, never its target.
     os.symlink(tmp_path / "secret", root / "a" / "link")
-    assert remove_under_root(root, "a/link") is Removal.REMOVED
+    assert remove(root, "a/link") is Removal.REMOVED
     assert (tmp_path / "secret").read_text() == "s"
-    assert remove_under_root(root, "a/link") is Removal.MISSING
-    assert remove_under_root(root, "nowhere/x") is Removal.MISSING
+    assert remove(root, "a/link") is Removal.MISSING
+    assert remove(root, "nowhere/x") is Removal.MISSING
 
 
 def test_overrides_must_be_a_positive_number_of_days() -> None:

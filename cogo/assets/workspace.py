@@ -9,7 +9,7 @@ from pydantic import Field
 
 from cogo.resources import PostgresResource
 from cogo.resources.workspace import WorkspaceResource
-from cogo.workspace.register import register_files
+from cogo.workspace.register import DeletionGuard, register_files
 from cogo.workspace.scan import Cursor, changes_since
 
 # Past this many changed paths a run rescans the whole root instead (a small run config, same result).
@@ -22,25 +22,51 @@ class WorkspaceBatch(dg.Config):
 
     paths: list[str] = Field(default_factory=list, description="Files (relative to the root) that changed.")
     dirs: list[str] = Field(default_factory=list, description="Directories whose subtree is reconciled.")
+    allow_mass_delete: bool = Field(
+        default=False,
+        description="Make the deletions the guard held (an empty or missing root, more than "
+        "COGO_WORKSPACE_MAX_DELETE_SHARE of an organisation's files at once): only once the files are really gone.",
+    )
 
 
-@dg.asset(group_name="workspace", kinds={"postgres"})
+@dg.asset(
+    group_name="workspace",
+    kinds={"postgres"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            "no_deletions_held",
+            asset="workspace_files",
+            description="The scan deleted every file that was gone: none held back by the mass-deletion guard "
+            "(an empty or unmounted root, or too large a share of an organisation's files at once).",
+        )
+    ],
+)
 def workspace_files(
     context: dg.AssetExecutionContext, config: WorkspaceBatch, postgres: PostgresResource, workspace: WorkspaceResource
 ) -> dg.MaterializeResult:
     """Workspace files ({org}/{user}/{conversation}/files/{uploads|generated|attachments}/...) registered in
     `files` with organisation, user, conversation, kind, size, sha256 and MIME type. New, changed, moved and
     deleted files are reconciled (a deleted file's chunks and vectors go with it). Paths that do not fit the
-    layout, symlinks and anything outside the root are refused and listed in workspace_refusals; paths naming
-    an organisation, user or conversation not in the database (yet) are kept 'pending' and retried."""
+    layout, symlinks, hard links and anything outside the root are refused and listed in workspace_refusals, as
+    are files of a user who is not a member of the organisation or in another user's private conversation;
+    paths naming an organisation, user, membership or conversation not in the database (yet) are kept 'pending'
+    and retried. An empty or missing root, or a scan that would delete too large a share of an organisation's
+    files, deletes nothing for that organisation (check no_deletions_held)."""
     root = workspace.path()
     full = not config.paths and not config.dirs
+    guard = DeletionGuard.from_env(allow=config.allow_mass_delete)
     with postgres.connection() as conn:
-        report = register_files(conn, root, paths=config.paths, dirs=config.dirs, full=full)
+        report = register_files(conn, root, paths=config.paths, dirs=config.dirs, full=full, guard=guard)
     counts = report.counts()
     context.log.info(f"workspace_files ({'full scan' if full else 'batch'} of {root}): {counts}")
     for path, reason in report.refused[:REFUSALS_SHOWN]:
         context.log.warning(f"refused {path}: {reason}")
+    held = [
+        {"organization_id": org, "files": h["files"], "active_files": h["active_files"], "reason": h["reason"]}
+        for org, h in report.held_deletions.items()
+    ]
+    for h in held:
+        context.log.error(f"deletions held for {h['organization_id']}: {h['reason']}")
     refusals = [{"path": p, "status": "refused", "reason": r} for p, r in report.refused] + [
         {"path": p, "status": "pending", "reason": r} for p, r in report.pending
     ]
@@ -52,8 +78,23 @@ def workspace_files(
             **{k: v for k, v in counts.items()},
             "refusals": dg.MetadataValue.json(refusals[:REFUSALS_SHOWN]),
             "moved_paths": dg.MetadataValue.json([{"from": a, "to": b} for a, b in report.moved[:REFUSALS_SHOWN]]),
+            "held_deletions": dg.MetadataValue.json(held),
+            "unreadable_paths": dg.MetadataValue.json(
+                [{"path": p, "reason": r} for p, r in report.unreadable[:REFUSALS_SHOWN]]
+            ),
             "duration_s": report.duration_s,
-        }
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="no_deletions_held",
+                passed=not held,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"held_deletions": dg.MetadataValue.json(held)},
+                description="Deletions held; if the files are really gone, materialize with allow_mass_delete."
+                if held
+                else None,
+            )
+        ],
     )
 
 

@@ -22,8 +22,8 @@ import psycopg
 from cogo.retention import audit
 from cogo.retention import purge as p
 from cogo.retention import sql as q
-from cogo.retention.disk import Removal, UnsafePath, remove_under_root
 from cogo.retention.policy import Policy, load_policy
+from cogo.workspace.fs import Removal, UnsafePath, remove
 
 # Called with a step name at each point a crash could fall between (tests raise from it).
 Checkpoint = Callable[[str], None]
@@ -252,7 +252,7 @@ class _Sweep:
                             in_use.append(path)
                         continue
                     try:
-                        outcome = remove_under_root(root, path)
+                        outcome = remove(root, path)
                     except UnsafePath as exc:
                         failed.append((f"refused: {exc}", queue_id))
                         refused_by_org[org] = refused_by_org.get(org, 0) + 1

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
-import os
 from pathlib import Path
+from typing import BinaryIO
 
 # Extensions the platform's mimetypes table may not know, or knows differently on other systems.
 EXTRA_TYPES = {
@@ -67,16 +67,14 @@ def guess_mime(filename: str, head: bytes) -> str:
     return "text/plain"
 
 
-def hash_and_sniff(path: Path) -> tuple[str, int, str]:
-    """(sha256 hex, size in bytes, MIME type)."""
+def hash_and_sniff(f: BinaryIO, filename: str) -> tuple[str, int, str]:
+    """(sha256 hex, size in bytes, MIME type) of an open file, read to its end."""
     digest = hashlib.sha256()
     size = 0
     head = b""
-    # O_NOFOLLOW: a file swapped for a symlink after the layout check is still not followed.
-    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
-        while block := f.read(BUFFER):
-            if not head:
-                head = block[:8192]
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size, guess_mime(path.name, head)
+    while block := f.read(BUFFER):
+        if not head:
+            head = block[:8192]
+        digest.update(block)
+        size += len(block)
+    return digest.hexdigest(), size, guess_mime(filename, head)

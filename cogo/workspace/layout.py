@@ -1,15 +1,14 @@
-"""The workspace layout, {org}/{user}/{conversation}/files/{uploads|generated|attachments}/..., and the
-checks that keep every read inside the root: no `..`, no symlink anywhere on the path, nothing that
-resolves outside the root. A path that fails them is refused with a reason, never followed."""
+"""The workspace layout, {org}/{user}/{conversation}/files/{uploads|generated|attachments}/...: what a path
+says about its organisation, user, conversation and kind. A path that does not fit is refused with a reason;
+the disk is reached only through cogo.workspace.fs."""
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 import uuid
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+
+from cogo.workspace.fs import UnsafePath, relative_parts
 
 KIND_DIRS = {"uploads": "upload", "generated": "generated", "attachments": "attachment"}
 ORG_RE = re.compile(r"^org_[A-Za-z0-9_-]+$")
@@ -43,14 +42,10 @@ class Refused(Exception):
 
 def parse_layout(storage_path: str) -> WorkspacePath:
     """The path's parts, or Refused. Pure: touches no disk."""
-    if "\\" in storage_path or "\x00" in storage_path:
-        raise Refused("path contains a backslash or NUL")
-    pure = PurePosixPath(storage_path)
-    if pure.is_absolute():
-        raise Refused("absolute path: paths are relative to the workspace root")
-    parts = pure.parts
-    if any(p in ("..", ".") for p in parts) or ".." in storage_path.split("/"):
-        raise Refused("path traversal ('..') is not allowed")
+    try:
+        parts = relative_parts(storage_path)
+    except UnsafePath as exc:
+        raise Refused(exc.reason) from None
     org = parts[0] if parts else None
     if len(parts) < 6 or parts[3] != "files" or parts[4] not in KIND_DIRS:
         raise Refused(
@@ -67,38 +62,10 @@ def parse_layout(storage_path: str) -> WorkspacePath:
     except ValueError:
         raise Refused(f"{conv!r} is not a conversation id (a UUID)", organization_id=org) from None
     return WorkspacePath(
-        storage_path=str(pure),
+        storage_path=storage_path,
         organization_id=org,
         user_id=user,
         conversation_id=conversation_id,
         kind=KIND_DIRS[parts[4]],
         filename=parts[-1],
     )
-
-
-def check_on_disk(root: Path, wp: WorkspacePath) -> os.stat_result | None:
-    """lstat of the file if it exists as a regular file inside the root with no symlink on the way;
-    None if it does not exist; Refused otherwise. Every component is lstat'ed, so a symlinked directory
-    anywhere on the path is caught even if it points back inside the root."""
-    current = root
-    parts = PurePosixPath(wp.storage_path).parts
-    for i, part in enumerate(parts):
-        current = current / part
-        try:
-            st = os.lstat(current)
-        except FileNotFoundError:
-            return None
-        except NotADirectoryError:
-            raise Refused("a component of the path is not a directory", organization_id=wp.organization_id) from None
-        if stat.S_ISLNK(st.st_mode):
-            where = "/".join(parts[: i + 1])
-            raise Refused(f"symlink at {where}: symlinks are never followed", organization_id=wp.organization_id)
-        last = i == len(parts) - 1
-        if not last and not stat.S_ISDIR(st.st_mode):
-            raise Refused("a component of the path is not a directory", organization_id=wp.organization_id)
-        if last and not stat.S_ISREG(st.st_mode):
-            raise Refused("not a regular file", organization_id=wp.organization_id)
-    # Belt and braces: the real path must still be below the real root.
-    if not str(current.resolve()).startswith(str(root.resolve()) + os.sep):
-        raise Refused("resolves outside the workspace root", organization_id=wp.organization_id)
-    return st

@@ -5,9 +5,12 @@ whose listing changed, plus what the database holds there); a full scan takes th
 candidate is compared with its `files` row: an unchanged size and mtime skip hashing; a file that vanished
 while a new path appeared with the same content in the same organisation is a move (the row, its chunks
 and its vectors keep their id); a file that vanished otherwise is marked deleted and its chunks and vectors
-are removed. Paths that name an organisation, user or conversation the database does not have are kept as
-'pending' in workspace_refusals and retried by every run; layout violations, symlinks and paths outside the
-root are 'refused'.
+are removed, unless DeletionGuard holds it (an unmounted root, a mass deletion); a deleted file that comes
+back with the same path and content gets its old row back. Paths that name an organisation, user or
+conversation the database does not have yet are kept as 'pending' in workspace_refusals and retried by every
+run; layout violations, symlinks, hard links, a user who is not a member, another user's private conversation
+are 'refused'. Every read goes through cogo.workspace.fs; a file that vanishes or cannot be read during the
+scan is recorded and the rest of the batch goes on.
 """
 
 from __future__ import annotations
@@ -17,18 +20,21 @@ import os
 import stat
 import time
 import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
 from cogo.workspace.filetype import hash_and_sniff
-from cogo.workspace.layout import Refused, WorkspacePath, check_on_disk, parse_layout
+from cogo.workspace.fs import MAX_PATH_BYTES, UnsafePath, check_file, lstat, open_file
+from cogo.workspace.layout import Refused, WorkspacePath, parse_layout
 from cogo.workspace.scan import Entry, walk
 
 LOCK_KEY = 7_000_001  # pg advisory lock: one registration at a time
-# Refusals decided from the path's text alone: the disk is never consulted for them.
-UNSAFE_REASONS = ("path traversal", "absolute path", "path contains")
+# Refusals decided from the path's text alone (cogo.workspace.fs.relative_parts): the disk is never consulted.
+UNSAFE_REASONS = ("unsafe path",)
 
 
 def _unsafe(exc: Refused) -> bool:
@@ -45,6 +51,11 @@ class RegisterReport:
     unchanged: int = 0
     refused: list[tuple[str, str]] = field(default_factory=list)
     pending: list[tuple[str, str]] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)  # deleted rows back with their id: same path and content
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    vanished_during_scan: int = 0
+    # organisation -> {files, active_files, reason, paths}: deletions this scan refused to make
+    held_deletions: dict[str, dict] = field(default_factory=dict)
     bytes_hashed: int = 0
     candidates: int = 0
     duration_s: float = 0.0
@@ -60,6 +71,10 @@ class RegisterReport:
             "unchanged": self.unchanged,
             "refused": len(self.refused),
             "pending": len(self.pending),
+            "restored": len(self.restored),
+            "unreadable": len(self.unreadable),
+            "vanished_during_scan": self.vanished_during_scan,
+            "deletions_held": sum(h["files"] for h in self.held_deletions.values()),
             "bytes_hashed": self.bytes_hashed,
         }
 
@@ -105,15 +120,13 @@ def candidate_paths(
         if below and not _plain_directory(root, below):
             continue
         for entry in walk(root, below):
-            if entry.kind == "file":
-                candidates.add(entry.path)
+            if entry.kind == "dir":
+                continue
+            candidates.add(entry.path)
+            if entry.refusal:
+                special[entry.path] = entry.refusal
+            else:
                 walked[entry.path] = entry
-            elif entry.kind == "symlink":
-                candidates.add(entry.path)
-                special[entry.path] = "symlink: symlinks are never followed"
-            elif entry.kind == "other":
-                candidates.add(entry.path)
-                special[entry.path] = "not a regular file"
     candidates.update(paths or [])
     with conn.cursor() as cur:
         if full:
@@ -151,6 +164,26 @@ def _like_prefix(directory: str) -> str:
     return escaped.rstrip("/") + "/%"
 
 
+@dataclass(frozen=True)
+class DeletionGuard:
+    """When a scan may not delete: a root that is missing or empty while the database has active files (an
+    unmounted disk), or more than `max_share` of an organisation's active files at once when it has at
+    least `min_files`. Held deletions are reported and happen on a later scan once the files are really
+    gone and the operator allows it (`allow`), or never if the files come back."""
+
+    max_share: float = 0.5
+    min_files: int = 10
+    allow: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, allow: bool = False) -> DeletionGuard:
+        env = os.environ if env is None else env
+        share = float(env.get("COGO_WORKSPACE_MAX_DELETE_SHARE") or cls.max_share)
+        if not 0 <= share <= 1:
+            raise ValueError(f"COGO_WORKSPACE_MAX_DELETE_SHARE={share}: a share between 0 and 1")
+        return cls(share, int(env.get("COGO_WORKSPACE_GUARD_MIN_FILES") or cls.min_files), allow)
+
+
 def register_files(
     conn: psycopg.Connection,
     root: Path,
@@ -158,11 +191,16 @@ def register_files(
     paths: list[str] | None = None,
     dirs: list[str] | None = None,
     full: bool = False,
+    guard: DeletionGuard | None = None,
+    checkpoint: Callable[[str], None] | None = None,
 ) -> RegisterReport:
-    """Reconcile the candidates with `files` in one transaction. Idempotent."""
+    """Reconcile the candidates with `files` in one transaction. Idempotent. `checkpoint` is called with
+    "hash:<path>" before each file is read (tests make the disk change at that moment)."""
     started = time.monotonic()
     report = RegisterReport()
     root = root.absolute()
+    guard = guard or DeletionGuard()
+    root_state = _root_state(root)
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         walked: dict[str, Entry] = {}
@@ -180,36 +218,56 @@ def register_files(
                 if entry is not None:
                     present[path] = _Seen(wp, entry.size, _mtime(entry.mtime_ns))
                     continue
-                st = check_on_disk(root, wp) if root.exists() else None
+                st = _stat(root, wp) if root_state == "ok" else None
             except Refused as exc:
                 if path in special and exc.reason != special[path]:
                     exc = Refused(special[path], organization_id=exc.organization_id)
-                elif path not in special and not _unsafe(exc) and not os.path.lexists(root / path):
+                elif path not in special and not _unsafe(exc) and not _exists(root, path):
                     continue  # a refused path that is gone: its refusal is cleared
                 refusals[path] = exc
                 continue
             if st is not None:
                 present[path] = _Seen(wp, st.st_size, _mtime(st.st_mtime_ns))
 
-        vanished = {p: r for p, r in rows.items() if p not in present}
         # Files on disk with a row: unchanged (size and mtime equal), touched, or changed.
         changed: list[tuple[str, _Seen, uuid.UUID]] = []
         touched: list[tuple[dt.datetime, uuid.UUID]] = []
         new: list[_Seen] = []
-        for path, seen in present.items():
+        unreadable: set[str] = set()
+        for path, seen in list(present.items()):
             row = rows.get(path)
             if row and row["size_bytes"] == seen.size and row["file_mtime"] == seen.mtime:
                 report.unchanged += 1
                 continue
-            seen.sha256, size, seen.mime = hash_and_sniff(root / path)
-            seen.size = size
-            report.bytes_hashed += size
+            if checkpoint is not None:
+                checkpoint(f"hash:{path}")
+            try:
+                with open_file(root, path) as f:
+                    seen.sha256, seen.size, seen.mime = hash_and_sniff(f, seen.wp.filename)
+            except FileNotFoundError:
+                del present[path]  # gone since the walk: a deletion like any other
+                report.vanished_during_scan += 1
+                continue
+            except UnsafePath as exc:
+                del present[path]
+                refusals[path] = Refused(exc.reason, organization_id=seen.wp.organization_id)
+                continue
+            except OSError as exc:
+                # Unreadable for now (permissions, I/O): its row stays as it is, the path is retried.
+                del present[path]
+                unreadable.add(path)
+                reason = f"cannot be read: {exc.strerror or exc}"
+                refusals[path] = Refused(reason, organization_id=seen.wp.organization_id, pending=True)
+                report.unreadable.append((path, reason))
+                continue
+            report.bytes_hashed += seen.size
             if row is None:
                 new.append(seen)
             elif row["sha256"] == seen.sha256:
                 touched.append((seen.mtime, row["id"]))
             else:
                 changed.append((path, seen, row["id"]))
+        vanished = {p: r for p, r in rows.items() if p not in present and p not in unreadable}
 
         known = _known_entities(conn, new)
         accepted: list[_Seen] = []
@@ -237,8 +295,16 @@ def register_files(
             else:
                 inserts.append(seen)
 
+        report.held_deletions = _held_deletions(conn, root_state, vanished, guard)
+        for held in report.held_deletions.values():
+            for path in held["paths"]:
+                vanished.pop(path)
+        restores = _restorable(conn, inserts)
+        inserts = [s for s in inserts if s.wp.storage_path not in restores]
         _write(conn, inserts, changed, touched, moves, vanished)
+        _restore(conn, [(s, restores[s.wp.storage_path]) for s in accepted if s.wp.storage_path in restores])
         report.new = [s.wp.storage_path for s in inserts]
+        report.restored = sorted(restores)
         report.changed = [p for p, _, _ in changed]
         report.touched = len(touched)
         report.deleted = sorted(vanished)
@@ -249,41 +315,153 @@ def register_files(
     return report
 
 
+def _root_state(root: Path) -> str:
+    """'ok', 'missing' or 'empty': a root with nothing in it is an unmounted disk until proved otherwise."""
+    try:
+        with os.scandir(root) as it:
+            return "ok" if next(it, None) is not None else "empty"
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+
+
+def _stat(root: Path, wp: WorkspacePath) -> os.stat_result | None:
+    """The file's lstat through plain directories, None when it does not exist; Refused otherwise."""
+    try:
+        st = lstat(root, wp.storage_path)
+        if st is not None:
+            check_file(st)
+    except UnsafePath as exc:
+        raise Refused(exc.reason, organization_id=wp.organization_id) from None
+    except NotADirectoryError:
+        raise Refused("a component of the path is not a directory", organization_id=wp.organization_id) from None
+    return st
+
+
+def _exists(root: Path, path: str) -> bool:
+    try:
+        return lstat(root, path) is not None
+    except (UnsafePath, OSError):
+        return True
+
+
+def _held_deletions(
+    conn: psycopg.Connection, root_state: str, vanished: dict[str, dict], guard: DeletionGuard
+) -> dict[str, dict]:
+    """Per organisation, the deletions this scan must not make (see DeletionGuard), with the reason."""
+    if guard.allow or not vanished:
+        return {}
+    by_org: dict[str, list[str]] = {}
+    for path, row in vanished.items():
+        by_org.setdefault(row["organization_id"], []).append(path)
+    active = dict(
+        conn.execute(
+            "SELECT organization_id, count(*) FROM files WHERE status = 'active' AND organization_id = ANY(%s) "
+            "GROUP BY organization_id",
+            (sorted(by_org),),
+        ).fetchall()
+    )
+    held: dict[str, dict] = {}
+    for org, paths in sorted(by_org.items()):
+        total = active.get(org, len(paths))
+        if root_state != "ok":
+            reason = f"the workspace root is {root_state} (an unmounted disk?): no file is deleted"
+        elif total >= guard.min_files and len(paths) > guard.max_share * total:
+            reason = (
+                f"{len(paths)} of the organisation's {total} active files would be deleted at once, more than "
+                f"the allowed share {guard.max_share:g}"
+            )
+        else:
+            continue
+        held[org] = {"files": len(paths), "active_files": total, "reason": reason, "paths": sorted(paths)}
+    return held
+
+
+def _restorable(conn: psycopg.Connection, inserts: list[_Seen]) -> dict[str, uuid.UUID]:
+    """New paths whose deleted row had the same organisation, path and content: that row comes back, with
+    its id (and so its links from messages)."""
+    if not inserts:
+        return {}
+    rows = conn.execute(
+        "SELECT DISTINCT ON (f.storage_path) f.storage_path, f.id FROM files f "
+        "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS n(path, org, sha) "
+        "  ON f.storage_path = n.path AND f.organization_id = n.org AND f.sha256 = n.sha "
+        "WHERE f.status = 'deleted' ORDER BY f.storage_path, f.deleted_at DESC NULLS LAST",
+        (
+            [s.wp.storage_path for s in inserts],
+            [s.wp.organization_id for s in inserts],
+            [s.sha256 for s in inserts],
+        ),
+    ).fetchall()
+    return dict(rows)
+
+
+def _restore(conn: psycopg.Connection, restores: list[tuple[_Seen, uuid.UUID]]) -> None:
+    conn.cursor().executemany(
+        "UPDATE files SET status = 'active', deleted_at = NULL, user_id = %s, conversation_id = %s, kind = %s, "
+        "filename = %s, size_bytes = %s, mime_type = %s, file_mtime = %s WHERE id = %s",
+        [
+            (s.wp.user_id, s.wp.conversation_id, s.wp.kind, s.wp.filename, s.size, s.mime, s.mtime, i)
+            for s, i in restores
+        ],
+    )
+
+
 def _active_rows(conn: psycopg.Connection, candidates: set[str]) -> dict[str, dict]:
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         cur.execute(
             "SELECT id, organization_id, storage_path, size_bytes, file_mtime, sha256 FROM files "
             "WHERE status = 'active' AND storage_path = ANY(%s)",
-            (sorted(candidates),),
+            (sorted(_storable(candidates)),),
         )
         return {r["storage_path"]: r for r in cur.fetchall()}
 
 
-def _known_entities(conn: psycopg.Connection, new: list[_Seen]) -> dict[str, dict]:
+def _known_entities(conn: psycopg.Connection, new: list[_Seen]) -> dict[str, Any]:
     orgs = sorted({s.wp.organization_id for s in new})
     users = sorted({s.wp.user_id for s in new})
     convs = sorted({s.wp.conversation_id for s in new})
     with conn.cursor() as cur:
-        cur.execute("SELECT id FROM organizations WHERE id = ANY(%s) AND deleted_at IS NULL", (orgs,))
-        org_ids = {r[0] for r in cur.fetchall()}
-        cur.execute("SELECT id FROM users WHERE id = ANY(%s) AND deleted_at IS NULL", (users,))
-        user_ids = {r[0] for r in cur.fetchall()}
-        cur.execute("SELECT id, organization_id FROM conversations WHERE id = ANY(%s)", (convs,))
-        conv_orgs = dict(cur.fetchall())
-    return {"orgs": org_ids, "users": user_ids, "convs": conv_orgs}  # type: ignore[dict-item]
+        cur.execute("SELECT id, deleted_at IS NOT NULL FROM organizations WHERE id = ANY(%s)", (orgs,))
+        org_deleted = dict(cur.fetchall())
+        cur.execute("SELECT id, deleted_at IS NOT NULL FROM users WHERE id = ANY(%s)", (users,))
+        user_deleted = dict(cur.fetchall())
+        cur.execute(
+            "SELECT organization_id, user_id, bool_or(deleted_at IS NULL) FROM organization_memberships "
+            "WHERE organization_id = ANY(%s) AND user_id = ANY(%s) GROUP BY 1, 2",
+            (orgs, users),
+        )
+        member = {(o, u): active for o, u, active in cur.fetchall()}
+        cur.execute("SELECT id, organization_id, user_id, visibility FROM conversations WHERE id = ANY(%s)", (convs,))
+        conversations = {r[0]: r[1:] for r in cur.fetchall()}
+    return {"orgs": org_deleted, "users": user_deleted, "members": member, "convs": conversations}
 
 
-def _entity_problem(wp: WorkspacePath, known: dict) -> tuple[str, bool] | None:
-    """(reason, pending) when the path's organisation, user or conversation is not usable."""
-    if wp.organization_id not in known["orgs"]:
-        return f"unknown organisation {wp.organization_id} (waiting for it to be synced)", True
-    if wp.user_id not in known["users"]:
-        return f"unknown user {wp.user_id} (waiting for it to be synced)", True
-    conv_org = known["convs"].get(wp.conversation_id)
-    if conv_org is None:
+def _entity_problem(wp: WorkspacePath, known: dict[str, Any]) -> tuple[str, bool] | None:
+    """(reason, pending) when the path's organisation, user or conversation does not allow the file: the
+    user must be an active member of the organisation, and the conversation the user's own or shared with
+    the organisation. What is not synced yet is pending; what is known to be wrong is refused."""
+    org, user = wp.organization_id, wp.user_id
+    if org not in known["orgs"]:
+        return f"unknown organisation {org} (waiting for it to be synced)", True
+    if known["orgs"][org]:
+        return f"organisation {org} is deleted", False
+    if user not in known["users"]:
+        return f"unknown user {user} (waiting for it to be synced)", True
+    if known["users"][user]:
+        return f"user {user} is deleted", False
+    membership = known["members"].get((org, user))
+    if membership is None:
+        return f"{user} is not a member of {org} (waiting for the membership to be synced)", True
+    if not membership:
+        return f"{user} is no longer a member of {org}", False
+    conversation = known["convs"].get(wp.conversation_id)
+    if conversation is None:
         return f"unknown conversation {wp.conversation_id} (waiting for it to be created)", True
-    if conv_org != wp.organization_id:
+    conv_org, owner, visibility = conversation
+    if conv_org != org:
         return f"conversation {wp.conversation_id} belongs to another organisation", False
+    if owner != user and visibility != "shared":
+        return f"conversation {wp.conversation_id} is another user's private conversation", False
     return None
 
 
@@ -350,9 +528,21 @@ def _record_refusals(conn: psycopg.Connection, candidates: set[str], refusals: d
             "ON CONFLICT (storage_path) DO UPDATE SET organization_id = EXCLUDED.organization_id, "
             "status = EXCLUDED.status, reason = EXCLUDED.reason, last_seen_at = now()",
             [
-                (p, r.organization_id, "pending" if r.pending else "refused", r.reason)
+                (_storable_path(p), r.organization_id, "pending" if r.pending else "refused", r.reason)
                 for p, r in sorted(refusals.items())
             ],
         )
-        cleared = sorted(candidates - refusals.keys())
+        cleared = sorted(_storable(candidates - refusals.keys()))
         cur.execute("DELETE FROM workspace_refusals WHERE storage_path = ANY(%s)", (cleared,))
+
+
+def _storable_path(path: str) -> str:
+    """The path as the database can keep it: bytes that are not UTF-8 escaped, cut to the indexable length."""
+    text = path.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+    if len(text.encode()) <= MAX_PATH_BYTES:
+        return text
+    return text.encode()[:MAX_PATH_BYTES].decode("utf-8", "ignore") + "…"
+
+
+def _storable(paths: Iterable[str]) -> set[str]:
+    return {_storable_path(p) for p in paths}

@@ -1,4 +1,5 @@
-"""Walking the workspace root with lstat only (no file is opened, no symlink followed), and the sensor's
+"""Walking the workspace root with lstat only (no file is opened, no symlink followed: what the walk lists is
+only a candidate, read later through cogo.workspace.fs), and the sensor's
 cursor: a modification-time watermark.
 
 A new or changed file has a newer mtime than the watermark. A file moved or copied in with its old mtime,
@@ -15,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cogo.workspace.fs import UnsafePath, check_file
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -22,6 +25,7 @@ class Entry:
     mtime_ns: int
     size: int
     kind: str  # file | dir | symlink | other
+    refusal: str | None = None  # why a non-directory cannot be registered (symlink, hard link, device...)
 
 
 def walk(root: Path, below: str = "") -> Iterator[Entry]:
@@ -41,15 +45,17 @@ def walk(root: Path, below: str = "") -> Iterator[Entry]:
                 st = item.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            if stat.S_ISLNK(st.st_mode):
-                yield Entry(child, st.st_mtime_ns, 0, "symlink")
-            elif stat.S_ISDIR(st.st_mode):
+            if stat.S_ISDIR(st.st_mode):
                 yield Entry(child, st.st_mtime_ns, 0, "dir")
                 stack.append((Path(item.path), child))
-            elif stat.S_ISREG(st.st_mode):
-                yield Entry(child, st.st_mtime_ns, st.st_size, "file")
+                continue
+            kind = "symlink" if stat.S_ISLNK(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else "other"
+            try:
+                check_file(st)
+            except UnsafePath as exc:
+                yield Entry(child, st.st_mtime_ns, 0, kind, exc.reason)
             else:
-                yield Entry(child, st.st_mtime_ns, 0, "other")
+                yield Entry(child, st.st_mtime_ns, st.st_size, kind)
 
 
 @dataclass
