@@ -91,3 +91,18 @@ def test_badly_named_files_are_refused(tmp_path: Path) -> None:
     (folder / "1_init.sql").write_text("SELECT 1;")
     with pytest.raises(MigrationError, match="NNNN_lower_snake"):
         discover(folder)
+
+
+def test_far_future_clerk_times_written_before_the_range_check_are_forgotten(empty_database_url: str) -> None:
+    everything = discover()
+    repair = next(m for m in everything if m.version == 74)
+    migrate(empty_database_url, [m for m in everything if m.version < repair.version])
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO users (id, clerk_updated_at) VALUES ('user_future', '287168-01-01'), "
+            "('user_fine', '2026-01-01')"
+        )
+    migrate(empty_database_url, everything)
+    with psycopg.connect(empty_database_url) as conn:
+        rows = dict(conn.execute("SELECT id, clerk_updated_at::text FROM users").fetchall())
+    assert rows == {"user_future": None, "user_fine": "2026-01-01 00:00:00+00"}

@@ -28,6 +28,8 @@ ORDER: tuple[tuple[Kind, str], ...] = (
 )
 
 APPLIED, STALE, IGNORED, FAILED = "applied", "stale", "ignored", "failed"
+# What writing one odd row may raise: Postgres refusing it, or its values not encoding as the jsonb parameter.
+WRITE_ERRORS = (psycopg.Error, ValueError, TypeError)
 
 
 @dataclass
@@ -55,7 +57,7 @@ def _write(
     try:
         with conn.transaction():
             return write(conn, rows), {}
-    except psycopg.Error:
+    except WRITE_ERRORS:
         pass
     done: set[str] = set()
     failures: dict[str, str] = {}
@@ -69,13 +71,18 @@ def _write(
                 with conn.transaction():
                     done |= write(conn, [row])
                 failures.pop(row["id"], None)
-            except psycopg.Error as exc:
-                failures[row["id"]] = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+            except WRITE_ERRORS as exc:
+                failures[row["id"]] = f"{type(exc).__name__}: {first_line(exc)}"
                 retry.append(row)
         if not retry or len(retry) == len(pending):
             break
         pending = retry
     return done, failures
+
+
+def first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def apply_changes(conn: psycopg.Connection, changes: list[Change | None]) -> BatchResult:

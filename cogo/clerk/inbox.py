@@ -4,7 +4,6 @@ clerk_directory asset). Storing never applies; applying never talks to Clerk."""
 from __future__ import annotations
 
 import binascii
-import json
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -12,12 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.types.json import Jsonb
 from svix.webhooks import Webhook, WebhookVerificationError
 
 from cogo.clerk.apply import FAILED, Outcome, apply_changes
-from cogo.clerk.records import Change, RecordError, change_from_event, event_time_ms
+from cogo.clerk.records import Change, RecordError, change_from_event, check_event_times, event_time_ms
 
 # Serialises appliers (two runs of clerk_directory must not settle the same events twice).
 APPLY_LOCK_KEY = 0x636F676F_636C726B  # "cogoclrk"
@@ -25,11 +25,12 @@ DEFAULT_BATCH_SIZE = 5000
 
 
 class WebhookRejected(Exception):
-    """A request that is not a genuine, well-formed Clerk event: answered 4xx, nothing stored."""
+    """A request that is not a genuine, well-formed Clerk event: answered 4xx, nothing stored. `final`: a signed
+    event that no resend of the same body could change (Svix is asked not to retry it)."""
 
-    def __init__(self, status_code: int, code: str, message: str) -> None:
+    def __init__(self, status_code: int, code: str, message: str, *, final: bool = False) -> None:
         super().__init__(message)
-        self.status_code, self.code, self.message = status_code, code, message
+        self.status_code, self.code, self.message, self.final = status_code, code, message, final
 
 
 @dataclass(frozen=True)
@@ -57,15 +58,56 @@ def verify_webhook(secret: str, body: bytes, headers: Mapping[str, str]) -> Veri
     except (WebhookVerificationError, ValueError, binascii.Error, UnicodeDecodeError) as exc:
         reason = str(exc) or "signature verification failed"
         raise WebhookRejected(401, "invalid_signature", f"webhook rejected: {reason}") from None
+    payload = parse_event(body)
+    # svix accepts the Standard Webhooks names (webhook-id, ...) when the svix-* ones are absent.
+    svix_id = lowered.get("svix-id") or lowered["webhook-id"]
+    stamp = lowered.get("svix-timestamp") or lowered["webhook-timestamp"]
+    return VerifiedEvent(svix_id, int(float(stamp)), payload["type"], payload)
+
+
+def parse_event(body: bytes) -> dict[str, Any]:
+    """The event, if Postgres can store it and the mirror apply it; WebhookRejected (400) otherwise."""
     try:
-        payload = json.loads(body)
-    except ValueError:
-        raise WebhookRejected(400, "bad_request", "body is not JSON") from None
+        # Strict JSON: no NaN or Infinity, no lone surrogate, nesting bounded (the standard library takes all three).
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise WebhookRejected(400, "bad_request", f"body is not JSON: {exc}", final=True) from None
     if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
-        raise WebhookRejected(400, "bad_request", "body is not a Clerk event (no type)")
+        raise WebhookRejected(400, "bad_request", "body is not a Clerk event (no type)", final=True)
     if not isinstance(payload.get("data"), dict):
-        raise WebhookRejected(400, "bad_request", "body is not a Clerk event (no data object)")
-    return VerifiedEvent(lowered["svix-id"], int(float(lowered["svix-timestamp"])), payload["type"], payload)
+        raise WebhookRejected(400, "bad_request", "body is not a Clerk event (no data object)", final=True)
+    problem = unstorable(payload)
+    if problem is not None:
+        raise WebhookRejected(400, "bad_request", problem, final=True)
+    try:
+        check_event_times(payload)
+    except RecordError as exc:
+        raise WebhookRejected(400, "bad_request", f"event refused: {exc}", final=True) from None
+    return payload
+
+
+# Clerk's events nest a few levels (metadata a few more); far deeper JSON would exhaust Python's recursion
+# limit where it is encoded or decoded again (storing, applying).
+MAX_NESTING = 64
+
+
+def unstorable(value: Any) -> str | None:
+    """Why a parsed body cannot go into the inbox: too deeply nested, or a U+0000 in a string or key (which
+    jsonb cannot hold). None when it can."""
+    stack = [(value, 1)]
+    while stack:  # iterative: the depth is what is being checked
+        item, depth = stack.pop()
+        if depth > MAX_NESTING:
+            return f"body nests deeper than {MAX_NESTING} levels"
+        if isinstance(item, dict):
+            if any("\x00" in key for key in item):
+                return "a key in the body contains U+0000, which Postgres cannot store"
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str) and "\x00" in item:
+            return "a string in the body contains U+0000, which Postgres cannot store"
+    return None
 
 
 STORE_EVENT = """
@@ -189,9 +231,9 @@ def _apply_batch(conn: psycopg.Connection, run: InboxRun, run_started: datetime,
         for index, (_, event_type, payload) in enumerate(rows):
             try:
                 changes.append(change_from_event(event_type, payload))
-            except RecordError as exc:
+            except Exception as exc:  # whatever one odd event raises is its own failure, not the batch's
                 changes.append(None)
-                parse_errors[index] = f"RecordError: {exc}"
+                parse_errors[index] = f"{type(exc).__name__}: {exc}"
         result = apply_changes(conn, changes)
         outcomes = [
             Outcome(FAILED, parse_errors[i]) if i in parse_errors else outcome

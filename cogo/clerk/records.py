@@ -6,7 +6,11 @@ A row that cannot be built raises RecordError with the reason, which the caller 
 
 from __future__ import annotations
 
+import contextlib
+import math
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 Kind = Literal["organization", "user", "membership"]
@@ -59,12 +63,41 @@ def _required_id(data: dict[str, Any], prefix: str) -> str:
     return value
 
 
-def _ms(value: Any, field: str) -> int | None:
+# The Clerk times the mirror accepts, in milliseconds since the epoch. Clerk's own stamps cannot predate 2000;
+# a created_at can (an import may set it), so only the epoch bounds it. More than a day ahead of our clock is a
+# bug or a forgery: such an updated_at would make every later update look stale, and the row would not even
+# load into a Python datetime.
+EARLIEST_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
+EARLIEST_CREATED_MS = 0
+AHEAD_MS = 86_400_000
+# Where an event carries them: the envelope's `timestamp`, and these of its `data` object.
+TIME_FIELDS = ("updated_at", "created_at", "last_sign_in_at")
+
+
+def checked_ms(value: Any, field: str, now_ms: int | None = None) -> int | None:
+    """A Clerk time as integer milliseconds (None when absent); RecordError when it is not a number in range."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or not _finite(value):
         raise RecordError(f"{field} {value!r} is not a millisecond epoch")
+    earliest = EARLIEST_CREATED_MS if field == "created_at" else EARLIEST_MS
+    latest = (int(time.time() * 1000) if now_ms is None else now_ms) + AHEAD_MS
+    if not earliest <= value <= latest:
+        since = datetime.fromtimestamp(earliest / 1000, tz=UTC).date().isoformat()
+        raise RecordError(f"{field} {value!r} is not between {since} and a day from now")
     return int(value)
+
+
+def _finite(value: int | float) -> bool:
+    return isinstance(value, int) or math.isfinite(value)  # an int has no NaN and may be too big for a float
+
+
+def check_event_times(payload: dict[str, Any], now_ms: int | None = None) -> None:
+    """RecordError when a time the mirror would read from this event is not a number in the accepted range."""
+    checked_ms(payload.get("timestamp"), "timestamp", now_ms)
+    data = _object(payload.get("data"))
+    for field in TIME_FIELDS:
+        checked_ms(data.get(field), field, now_ms)
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -89,8 +122,8 @@ def user_row(data: dict[str, Any]) -> dict[str, Any]:
         "username": data.get("username"),
         "image_url": data.get("image_url") or data.get("profile_image_url"),
         "public_metadata": _object(data.get("public_metadata")),
-        "last_sign_in_ms": _ms(data.get("last_sign_in_at"), "last_sign_in_at"),
-        "created_ms": _ms(data.get("created_at"), "created_at"),
+        "last_sign_in_ms": checked_ms(data.get("last_sign_in_at"), "last_sign_in_at"),
+        "created_ms": checked_ms(data.get("created_at"), "created_at"),
         "updated_ms": _required_ms(data),
     }
 
@@ -107,7 +140,7 @@ def organization_row(data: dict[str, Any]) -> dict[str, Any]:
         "image_url": data.get("image_url") or data.get("logo_url"),
         "public_metadata": _object(data.get("public_metadata")),
         "max_allowed_memberships": max_members if isinstance(max_members, int) else None,
-        "created_ms": _ms(data.get("created_at"), "created_at"),
+        "created_ms": checked_ms(data.get("created_at"), "created_at"),
         "updated_ms": _required_ms(data),
     }
 
@@ -127,20 +160,24 @@ def membership_ids(data: dict[str, Any]) -> tuple[str, str, str]:
 
 def membership_row(data: dict[str, Any]) -> dict[str, Any]:
     membership_id, organization_id, user_id = membership_ids(data)
-    permissions = data.get("permissions") or []
+    role, permissions = data.get("role"), data.get("permissions") or []
+    if role is not None and not isinstance(role, str):
+        raise RecordError(f"membership {membership_id} role {role!r} is not text")
+    if not isinstance(permissions, list):
+        raise RecordError(f"membership {membership_id} permissions {permissions!r} is not a list")
     return {
         "id": membership_id,
         "organization_id": organization_id,
         "user_id": user_id,
-        "role": normalize_role(data.get("role")),
+        "role": normalize_role(role),
         "permissions": [p for p in permissions if isinstance(p, str)],
-        "created_ms": _ms(data.get("created_at"), "created_at"),
+        "created_ms": checked_ms(data.get("created_at"), "created_at"),
         "updated_ms": _required_ms(data),
     }
 
 
 def _required_ms(data: dict[str, Any]) -> int:
-    updated = _ms(data.get("updated_at"), "updated_at")
+    updated = checked_ms(data.get("updated_at"), "updated_at")
     if updated is None:
         raise RecordError(f"{data.get('object', 'object')} {data.get('id')} has no updated_at")
     return updated
@@ -174,7 +211,7 @@ def change_from_event(event_type: str, payload: dict[str, Any]) -> Change | None
     if not isinstance(data, dict):
         raise RecordError(f"{event_type} payload has no data object")
     if operation == "delete":
-        return delete_change(kind, data, _ms(payload.get("timestamp"), "timestamp"))
+        return delete_change(kind, data, checked_ms(payload.get("timestamp"), "timestamp"))
     return upsert_change(kind, data)
 
 
@@ -182,7 +219,9 @@ def event_time_ms(payload: dict[str, Any], svix_timestamp_s: int) -> int:
     """When the event happened: the object's updated_at, else the envelope's timestamp (deletes have no
     updated_at), else the svix-timestamp header."""
     data = _object(payload.get("data"))
-    for value in (data.get("updated_at"), payload.get("timestamp")):
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return int(value)
+    for value, field in ((data.get("updated_at"), "updated_at"), (payload.get("timestamp"), "timestamp")):
+        with contextlib.suppress(RecordError):  # not a usable time: the next candidate
+            ms = checked_ms(value, field)
+            if ms is not None:
+                return ms
     return svix_timestamp_s * 1000

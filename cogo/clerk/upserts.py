@@ -11,6 +11,7 @@ Each function takes rows with unique ids and returns the ids it changed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -190,7 +191,14 @@ BIGINT = range(-(2**63), 2**63)
 
 def rows_param(rows: list[dict[str, Any]]) -> Jsonb:
     """Rows as one jsonb parameter, encoded by orjson (several times faster than json.dumps here)."""
-    return Jsonb(rows, dumps=orjson.dumps)
+    return Jsonb(rows, dumps=_dumps)
+
+
+def _dumps(rows: Any) -> bytes | str:
+    try:
+        return orjson.dumps(rows)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits (in metadata, say), which jsonb itself keeps
+        return json.dumps(rows)
 
 
 def _ids(conn: psycopg.Connection, query: str, rows: list[dict[str, Any]]) -> set[str]:

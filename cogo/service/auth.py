@@ -9,6 +9,12 @@ Rules (Clerk's documented session token, v1 and v2 claims):
 
 Anything wrong with the token answers 401 with one fixed message (the reason goes to the server log only);
 a valid token without an active organisation answers 403.
+
+Revocation: a valid token is also checked against the directory mirrored from Clerk (`Revocations`): a user
+deleted there answers 401 like a bad token, an ended membership or a deleted organisation 403 like no
+organisation. Only a row marked deleted refuses; a user or membership with no row yet (a new sign-up the
+webhooks have not brought) passes on the token alone. Verdicts are cached per worker for
+COGO_SERVICE_REVOCATION_TTL_S seconds, so a delete is honoured within that time.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -38,6 +44,7 @@ JWKS_FETCH_TIMEOUT_S = 5.0
 JWKS_MAX_BYTES = 1_000_000
 UNAUTHORIZED_MESSAGE = "missing or invalid session token"
 NO_ORGANIZATION_MESSAGE = "the session has no active organization; select one in the app and retry"
+MEMBERSHIP_ENDED_MESSAGE = "the user is no longer a member of the session's organization, or it was deleted"
 
 
 class TokenRejected(Exception):
@@ -46,6 +53,10 @@ class TokenRejected(Exception):
 
 class NoOrganization(Exception):
     """A valid session without an active organisation."""
+
+
+class MembershipEnded(Exception):
+    """A valid session whose membership the directory says has ended, or whose organisation was deleted."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,49 @@ class JwksCache:
             return self._keys.get(kid)
 
 
+# The directory's verdicts on a caller (the SQL function cogo_session_revocation, sql/0071); CLEARED stands for
+# its NULL: nothing known against the caller.
+CLEARED, USER_DELETED = "cleared", "user_deleted"
+VERDICT_MAX_ENTRIES = 50_000
+DirectoryLookup = Callable[[str, str], Awaitable[str | None]]
+
+
+class Revocations:
+    """The directory's verdict on a (user, organisation) pair, looked up at most once per `ttl_s` per worker.
+
+    A token is honoured until it expires (and remembered as long, VERIFIED_TTL_S); the directory, kept by
+    webhooks, knows within seconds that its user was deleted or its membership ended.
+
+    Concepts: Authentication, Authorization
+    """
+
+    def __init__(self, lookup: DirectoryLookup, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lookup = lookup
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._verdicts: dict[tuple[str, str], tuple[str, float]] = {}
+
+    async def check(self, principal: Principal) -> None:
+        """TokenRejected when the user was deleted, MembershipEnded when the membership or organisation was."""
+        verdict = await self.verdict(principal.user_id, principal.organization_id)
+        if verdict == USER_DELETED:
+            raise TokenRejected(f"user {principal.user_id} is deleted in the directory")
+        if verdict != CLEARED:
+            raise MembershipEnded(verdict)
+
+    async def verdict(self, user_id: str, organization_id: str) -> str:
+        key = (user_id, organization_id)
+        asked_at = self._clock()
+        cached = self._verdicts.get(key)
+        if cached is not None and asked_at - cached[1] < self.ttl_s:
+            return cached[0]
+        verdict = await self._lookup(user_id, organization_id) or CLEARED
+        if len(self._verdicts) >= VERDICT_MAX_ENTRIES:
+            self._verdicts.clear()
+        self._verdicts[key] = (verdict, asked_at)  # aged from before the lookup, so a change during it is not missed
+        return verdict
+
+
 # Verified tokens are remembered (a client sends the same token until it expires, ~60 s for Clerk) so that a
 # repeated token costs a dict lookup instead of parsing and an RSA verification. An entry lives at most
 # VERIFIED_TTL_S, so a key removed from the JWKS stops being honoured within that time even for cached tokens.
@@ -147,7 +201,9 @@ class ClerkVerifier:
     Concepts: Authentication, Security
     """
 
-    def __init__(self, settings: ServiceSettings, jwks: JwksCache | None = None) -> None:
+    def __init__(
+        self, settings: ServiceSettings, jwks: JwksCache | None = None, revocations: Revocations | None = None
+    ) -> None:
         if not settings.jwks_url or not settings.issuer:
             raise ValueError("COGO_CLERK_JWKS_URL and COGO_CLERK_ISSUER must both be set")
         self.settings = settings
@@ -156,9 +212,25 @@ class ClerkVerifier:
         )
         # token -> (principal, valid from, valid until) in time.time() seconds, leeway included.
         self._verified: dict[str, tuple[Principal, float, float]] = {}
+        # None: tokens alone decide (an app without the directory at hand).
+        self.revocations = revocations
 
-    def remembered(self, token: str) -> Principal | None:
-        """The caller of a token verified before and still within its validity; None means `verify` it."""
+    async def verify(self, token: str) -> Principal:
+        """The caller of a token: its signature and claims verified (or remembered from an earlier request), then
+        the directory asked. TokenRejected, NoOrganization or MembershipEnded when it must be refused."""
+        principal = self._remembered_signature(token) or await self._verify_signature(token)
+        if self.revocations is not None:
+            await self.revocations.check(principal)
+        return principal
+
+    async def remembered(self, token: str) -> Principal | None:
+        """`verify` for a token verified before and still within its validity (a dict lookup, and the directory's
+        cached verdict); None means it is not remembered: `verify` it."""
+        if self._remembered_signature(token) is None:
+            return None
+        return await self.verify(token)
+
+    def _remembered_signature(self, token: str) -> Principal | None:
         remembered = self._verified.get(token)
         if remembered is not None:
             principal, valid_from, valid_until = remembered
@@ -167,10 +239,7 @@ class ClerkVerifier:
             self._verified.pop(token, None)
         return None
 
-    async def verify(self, token: str) -> Principal:
-        principal = self.remembered(token)
-        if principal is not None:
-            return principal
+    async def _verify_signature(self, token: str) -> Principal:
         now = time.time()
         kid = self._kid(token)
         key = self.jwks.cached(kid) or await anyio.to_thread.run_sync(self.jwks.refresh_for, kid)
@@ -261,7 +330,8 @@ def _unauthorized() -> HTTPException:
 async def current_principal(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Principal:
-    """The authenticated caller; 401 for any token problem, 403 without an active organisation.
+    """The authenticated caller; 401 for any token problem or a deleted user, 403 without an active organisation
+    or with an ended membership or deleted organisation.
 
     Concepts: Authentication, Multi-tenancy
     """
@@ -277,5 +347,8 @@ async def current_principal(
         raise _unauthorized() from None
     except NoOrganization:
         raise HTTPException(403, NO_ORGANIZATION_MESSAGE) from None
+    except MembershipEnded as exc:
+        log.info("session refused: %s", exc)
+        raise HTTPException(403, MEMBERSHIP_ENDED_MESSAGE) from None
     request.state.organization_id = principal.organization_id
     return principal

@@ -114,6 +114,19 @@ async def tenant_queries(
     return results[1:]  # the first is the scope's set_config row
 
 
+# Whether the caller's user, organisation or membership is known deleted (sql/0071; the function, not the tables,
+# since row-level security hides a deleted user from the reader role).
+_REVOCATION_SQL = "SELECT cogo_session_revocation(%(revocation_user_id)s, %(revocation_organization_id)s)"
+
+
+async def directory_revocation(pool: AsyncConnectionPool, user_id: str, organization_id: str) -> str | None:
+    """'user_deleted', 'organization_deleted' or 'membership_ended'; None when the directory knows nothing against
+    this caller. One round trip, in the caller's tenant scope like every read of the service."""
+    params = {"revocation_user_id": user_id, "revocation_organization_id": organization_id}
+    [[(verdict,)]] = await tenant_queries(pool, organization_id, (_REVOCATION_SQL, params))
+    return verdict
+
+
 def transaction_text(
     organization_id: str, statements: tuple[tuple[str, Mapping[str, Any]], ...], prepared: bool
 ) -> tuple[str, dict[str, Any]]:

@@ -8,7 +8,8 @@ run on the worker's inline connection when it has one, cogo.service.inline_reads
 everything else to the FastAPI app unchanged:
 
 - a token that is not in the verifier's cache of verified tokens (so a token is always verified by the
-  route's own dependency first, and every 401/403 comes from there);
+  route's own dependency first, and every 401/403 comes from there), or whose caller the directory now refuses
+  (`ClerkVerifier.remembered` asks it as `verify` does: a deleted user, an ended membership);
 - a query parameter in any but its plain form (repeated, out of range, a UUID not in canonical form, a
   cursor that does not decode...): FastAPI answers it, with its 422 or 400;
 - a conversation the caller may not see (the route answers 404), another method or path, a root_path;
@@ -111,7 +112,7 @@ async def _listing(scope: Scope) -> dict[str, Any]:
     if user_id is not None and not (len(user_id) <= MAX_USER_ID_CHARS and CLERK_ID.fullmatch(user_id)):
         raise _ForTheRoute
     after = _after(params.get("cursor"), conversation_cursor)
-    caller = _caller(scope)
+    caller = await _caller(scope)
     agent = uuid.UUID(agent_id) if agent_id is not None else None
     query = conversation_page_query(caller, agent, user_id, limit, after)
     return conversation_page_body(query, await _results(scope, caller, query))
@@ -124,7 +125,7 @@ async def _messages(scope: Scope, conversation_id: uuid.UUID) -> dict[str, Any]:
     if order not in ("asc", "desc"):
         raise _ForTheRoute
     after = _after(params.get("cursor"), message_cursor)
-    caller = _caller(scope)
+    caller = await _caller(scope)
     query = message_page_query(caller, conversation_id, limit, after, order)
     body = message_page_body(query, await _results(scope, caller, query))
     if body is None:  # the caller may not see this conversation: the route answers the 404
@@ -185,8 +186,9 @@ async def _results(scope: Scope, caller: Principal, query: PageQuery) -> list[li
     return await run_page_query(pool, caller, query)
 
 
-def _caller(scope: Scope) -> Principal:
-    """The principal of an already verified bearer token (read as fastapi.security.HTTPBearer reads it); the
+async def _caller(scope: Scope) -> Principal:
+    """The principal of an already verified bearer token (read as fastapi.security.HTTPBearer reads it), checked
+    against the directory by the verifier as on the routes (a refused caller raises: the route answers it); the
     organisation is left where cogo.service.auth.current_principal leaves it for the access log."""
     verifier: ClerkVerifier | None = getattr(scope["app"].state, "clerk_verifier", None)
     if verifier is None:
@@ -195,7 +197,7 @@ def _caller(scope: Scope) -> Principal:
         if name == b"authorization":
             scheme, _, credentials = value.decode("latin-1").partition(" ")
             credentials = credentials.strip()
-            caller = verifier.remembered(credentials) if credentials and scheme.lower() == "bearer" else None
+            caller = await verifier.remembered(credentials) if credentials and scheme.lower() == "bearer" else None
             if caller is None:
                 raise _ForTheRoute
             scope.setdefault("state", {})["organization_id"] = caller.organization_id

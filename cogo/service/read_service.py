@@ -1,21 +1,24 @@
 """Mounts the read service on the app: routes, the access log, and the per-worker resources (the Postgres
-pool and the Clerk verifier) opened and closed with the app's lifespan."""
+pool, and the Clerk verifier, which asks the directory through that pool) opened and closed with the app's
+lifespan."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import anyio
+from psycopg_pool import AsyncConnectionPool
 
 from cogo.service.access_log import AccessLogMiddleware
-from cogo.service.auth import ClerkVerifier
+from cogo.service.auth import ClerkVerifier, Revocations
 from cogo.service.base_app import ReadServiceApp
 from cogo.service.conversations import router as conversations_router
 from cogo.service.conversations import tasks_router
-from cogo.service.db import make_pool, make_sync_pool
+from cogo.service.db import directory_revocation, make_pool, make_sync_pool
 from cogo.service.graph_routes import router as graph_router
 from cogo.service.hot_reads import HotReadsMiddleware
 from cogo.service.inline_reads import InlineReads, postgres_is_local
@@ -44,11 +47,11 @@ def install_read_service(app: ReadServiceApp, service_settings: ServiceSettings 
         from cogo.services import database_url
 
         settings: ServiceSettings = app_.state.service_settings
-        app_.state.clerk_verifier = _verifier(settings)
         app_.state.search_limiter = anyio.CapacityLimiter(settings.search_concurrency)
         url = database_url(app_.state.settings)
         pool = make_pool(url, settings.pool_size, settings.pool_timeout_s)
         sync_pool = make_sync_pool(url, settings.pool_size, settings.pool_timeout_s)
+        app_.state.clerk_verifier = _verifier(settings, pool)
         await pool.open(wait=False)
         sync_pool.open(wait=False)
         app_.state.db_pool, app_.state.sync_pool = pool, sync_pool
@@ -69,10 +72,11 @@ def install_read_service(app: ReadServiceApp, service_settings: ServiceSettings 
     app.router.lifespan_context = lifespan
 
 
-def _verifier(settings: ServiceSettings) -> ClerkVerifier | None:
+def _verifier(settings: ServiceSettings, pool: AsyncConnectionPool) -> ClerkVerifier | None:
     if not settings.jwks_url or not settings.issuer:
         log.warning("COGO_CLERK_JWKS_URL / COGO_CLERK_ISSUER not set: every /v1 route answers 503")
         return None
     if not settings.authorized_parties:
         log.warning("COGO_CLERK_AUTHORIZED_PARTIES not set: tokens from any authorized party (azp) are accepted")
-    return ClerkVerifier(settings)
+    revocations = Revocations(partial(directory_revocation, pool), settings.revocation_ttl_s)
+    return ClerkVerifier(settings, revocations=revocations)

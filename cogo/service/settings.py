@@ -15,6 +15,9 @@ DEFAULT_SEARCH_CONCURRENCY = 2
 # A page takes about a millisecond; one that takes this long is cancelled on the inline connection and run on the
 # pool instead (cogo.service.inline_reads), so the worker's event loop is never held up for longer.
 DEFAULT_INLINE_TIMEOUT_MS = 200
+# Seconds a worker trusts the directory's verdict on a caller (deleted user, ended membership) before asking again:
+# how long a delete in Clerk may take to be honoured, beyond the webhook's own delay.
+DEFAULT_REVOCATION_TTL_S = 5.0
 INLINE_READS_MODES = ("auto", "on", "off")
 
 
@@ -41,6 +44,7 @@ class ServiceSettings:
     # (cogo.service.inline_reads): "auto" when Postgres is on this machine, "on", or "off".
     inline_reads: str = "auto"
     inline_timeout_ms: int = DEFAULT_INLINE_TIMEOUT_MS
+    revocation_ttl_s: float = DEFAULT_REVOCATION_TTL_S
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -59,6 +63,7 @@ class ServiceSettings:
             search_concurrency=max(1, int(env.get("COGO_SERVICE_SEARCH_CONCURRENCY") or DEFAULT_SEARCH_CONCURRENCY)),
             inline_reads=_inline_reads_mode(env.get("COGO_SERVICE_INLINE_READS") or "auto"),
             inline_timeout_ms=max(1, int(env.get("COGO_SERVICE_INLINE_TIMEOUT_MS") or DEFAULT_INLINE_TIMEOUT_MS)),
+            revocation_ttl_s=max(0.0, float(env.get("COGO_SERVICE_REVOCATION_TTL_S") or DEFAULT_REVOCATION_TTL_S)),
         )
 
 
