@@ -50,12 +50,23 @@ def indexed_repo(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPa
 
 
 def test_hits_carry_callers_callees_concepts_commit_and_task(
-    indexed_repo: tuple[str, dict[str, str]], database_url: str, tmp_path: Path
+    indexed_repo: tuple[str, dict[str, str]], database_url: str, tmp_path: Path, db: psycopg.Connection
 ) -> None:
     repo, commits = indexed_repo
+    db.execute("INSERT INTO organizations (id, name) VALUES (%s, 'A')", (ORG_A,))
+    db.execute(
+        "INSERT INTO agent_tasks (id, organization_id, title, status) VALUES (%s, %s, 'Harden login', 'COMPLETED')",
+        (TASK_ID, ORG_A),
+    )
     with psycopg.connect(database_url) as conn, GraphResource(home=str(tmp_path / "home")).open() as graph:
         hits = search_code(
-            conn, graph, organization_id=ORG_A, query="log a user in with a password", k=5, embedder=get_embedder(MODEL)
+            conn,
+            graph,
+            organization_id=ORG_A,
+            user_id=ALICE,
+            query="log a user in with a password",
+            k=5,
+            embedder=get_embedder(MODEL),
         )
         assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
         login = next(h for h in hits if h["symbol"] == "app.auth.login")
@@ -70,11 +81,17 @@ def test_hits_carry_callers_callees_concepts_commit_and_task(
             {"id": f"{repo}:app.auth.verify"},
         )[0]["hash"]
         verify = search_code(
-            conn, graph, organization_id=ORG_A, query="verify the password length", k=10, embedder=get_embedder(MODEL)
+            conn,
+            graph,
+            organization_id=ORG_A,
+            user_id=ALICE,
+            query="verify the password length",
+            k=10,
+            embedder=get_embedder(MODEL),
         )
         verify_hit = next(h for h in verify if h["symbol"] == "app.auth.verify")
         assert verify_hit["last_commit"]["hash"] == newest
-        assert verify_hit["task"]["task_id"] == TASK_ID
+        assert verify_hit["task"] == {"task_id": TASK_ID, "title": "Harden login", "status": "COMPLETED"}
 
 
 def test_code_of_another_organisation_is_not_searched(
@@ -85,8 +102,9 @@ def test_code_of_another_organisation_is_not_searched(
         conn.execute("UPDATE code_embeddings SET organization_id = %s", (ORG_A,))
     with psycopg.connect(database_url) as conn, GraphResource(home=str(tmp_path / "home")).open() as graph:
         embedder = get_embedder(MODEL)
-        assert search_code(conn, graph, organization_id=ORG_A, query="login", k=3, embedder=embedder)
-        assert search_code(conn, graph, organization_id=ORG_B, query="login", k=3, embedder=embedder) == []
+        for org, user, found in ((ORG_A, ALICE, True), (ORG_B, CAROL, False)):
+            hits = search_code(conn, graph, organization_id=org, user_id=user, query="login", k=3, embedder=embedder)
+            assert bool(hits) is found
 
 
 @pytest.fixture

@@ -66,7 +66,7 @@ def sample_nodes() -> dict[str, list[dict]]:
             {"id": "authentication", "name": "Authentication", "description": "Who is calling."},
             {"id": "security", "name": "Security", "description": "Keeping things safe."},
         ],
-        "Task": [{"id": "abc-123", "task_id": "abc-123", "prompt": "Refactor auth", "status": "COMPLETED"}],
+        "Task": [{"id": "abc-123", "task_id": "abc-123"}],
         "Commit": [
             {
                 "id": "demo:0f1e2d",

@@ -241,3 +241,59 @@ def test_an_unavailable_database_answers_503_in_the_error_shape(
         unavailable = {"code": "unavailable", "message": "the database is unavailable; retry later"}
         assert answer.json() == {"error": unavailable}
         assert "cogo_no_such_database" not in answer.text
+
+
+def test_retention_never_widens_who_sees_a_task(
+    client: TestClient, data: TwoTenants, db: psycopg.Connection, database_url: str, tmp_path: Path
+) -> None:
+    """Tasks outlive their swept conversation but keep its visibility: a private conversation's tasks stay
+    its owner's (and their own user's), a shared one's stay the organisation's."""
+    import dagster as dg
+
+    from cogo.assets.retention import retention_sweep
+    from cogo.resources import PostgresResource
+
+    def task(conversation: uuid.UUID, user: str | None, title: str) -> uuid.UUID:
+        row = db.execute(
+            "INSERT INTO agent_tasks (organization_id, conversation_id, user_id, title, prompt) "
+            "VALUES (%s, %s, %s, %s, 'secret prompt') RETURNING id",
+            (ORG_A, conversation, user, title),
+        ).fetchone()
+        assert row is not None
+        return row[0]
+
+    private_own = task(data.alice_private, ALICE, "alice's private task")
+    private_agent = task(data.alice_private, None, "an agent's task in alice's private conversation")
+    bob_in_private = task(data.bob_private, BOB, "bob's private task")
+    shared = data.alice_task
+    alice, bob = as_user(ALICE, ORG_A), as_user(BOB, ORG_A)
+
+    def visible(headers: dict[str, str]) -> set[uuid.UUID]:
+        tasks = (private_own, private_agent, bob_in_private, shared)
+        return {t for t in tasks if client.get(f"/v1/tasks/{t}", headers=headers).status_code == 200}
+
+    before = {"alice": visible(alice), "bob": visible(bob)}
+    assert before == {"alice": {private_own, private_agent, shared}, "bob": {bob_in_private, shared}}
+
+    result = dg.materialize(
+        [retention_sweep],
+        resources={"postgres": PostgresResource(database_url=database_url)},
+        run_config={"ops": {"retention_sweep": {"config": {"workspaces_dir": str(tmp_path / "none")}}}},
+    )
+    assert result.success
+    swept = db.execute("SELECT count(*) FROM conversations").fetchone()
+    linked = db.execute("SELECT count(*) FROM agent_tasks WHERE conversation_id IS NOT NULL").fetchone()
+    assert swept == (0,) and linked == (0,)  # every conversation of the data set is old: all swept, tasks kept
+    assert {"alice": visible(alice), "bob": visible(bob)} == before
+    # Another organisation still sees none of them.
+    assert visible(as_user(CAROL, ORG_B)) == set()
+    # Whatever deletes a conversation (not only the sweep), the same holds.
+    other = db.execute(
+        "INSERT INTO conversations (organization_id, user_id, visibility) VALUES (%s, %s, 'private') RETURNING id",
+        (ORG_A, ALICE),
+    ).fetchone()
+    assert other is not None
+    late = task(other[0], None, "a task of a conversation deleted by hand")
+    db.execute("DELETE FROM conversations WHERE id = %s", (other[0],))
+    assert client.get(f"/v1/tasks/{late}", headers=bob).status_code == 404
+    assert client.get(f"/v1/tasks/{late}", headers=alice).status_code == 200

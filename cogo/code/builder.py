@@ -381,10 +381,10 @@ class RepoGraphBuilder:
             self._commit(commit)
             stats.commits += 1
             if stats.commits % options.chunk_commits == 0 or self.writer.pending > 100_000:
-                self._flush()
+                self.writer.flush()
                 gc.collect()  # the collector is paused during the build (see _collector_paused)
         if not self.writer.bulk:
-            self._flush()
+            self.writer.flush()
         stats.history_s = round(time.monotonic() - started, 3)
         started = time.monotonic()
         self._head(head, fresh=after is None)
@@ -405,17 +405,6 @@ class RepoGraphBuilder:
         with self.conn.transaction():
             store.record_rewrite(self.conn, self.repo, previous)
         self.stats.rewritten_from = previous
-
-    def _flush(self) -> None:
-        self._describe_tasks()
-        self.writer.flush()
-
-    def _describe_tasks(self) -> None:
-        tasks = self.writer.nodes.get("Task", {})
-        if tasks:
-            details = store.task_details(self.conn, list(tasks))
-            for task_id, row in tasks.items():
-                row.update(details.get(task_id, {}))
 
     # -- history pass ---------------------------------------------------------------------------------
 
@@ -449,6 +438,7 @@ class RepoGraphBuilder:
         for change in commit.changes:
             generated.extend(self._change(commit, commit_id, change))
         for task_id in commit.task_ids:
+            # The id only: the task belongs to one organisation, the repository's graph to all that see it.
             w.node("Task", {"id": task_id, "task_id": task_id})
             if task_id not in self.stats.tasks:
                 self.stats.tasks.append(task_id)
@@ -549,7 +539,6 @@ class RepoGraphBuilder:
                 label = symbol_label(symbol)
                 w.node(label, symbol_row(repo, facts, symbol, None))
                 self._contains(container(repo, facts, symbol, symbols), label, f"{repo}:{symbol.qualified_name}")
-        self._describe_tasks()
         # The graph is written in a thread while this one links the files and stores the facts (both
         # database libraries release the GIL while they work): first the nodes and what the history said,
         # then the links (Library, IMPORTS, USES, CALLS: labels and types no earlier write has). The

@@ -1,8 +1,15 @@
 """Code search: the code_embeddings nearest to a query, each with its context from the code graph
-(callers, callees, concepts, the last commit that changed it and the agent task that generated it)."""
+(callers, callees, concepts, the last commit that changed it and the agent task that generated it).
+
+The graph is shared by every organisation that sees a repository, while an agent task belongs to one
+organisation and, within it, is visible to some of its members. So the graph gives only the ids of the tasks
+a symbol's commits named; which of them the caller may see, and their title and status, come from Postgres
+(`cogo_task_visible` in sql/, the rule GET /v1/tasks/{id} applies) for the caller's organisation and user.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from typing import Any
 
@@ -15,6 +22,10 @@ from cogo.embed import Embedder, get_embedder
 from cogo.graph.base import GraphStore
 
 MAX_NEIGHBOURS = 10
+# Newest first, so a symbol several tasks changed shows the latest one the caller may see.
+VISIBLE_TASKS = """SELECT t.id::text AS task_id, t.title, t.status::text AS status FROM agent_tasks t
+ WHERE t.id = ANY(%(ids)s::uuid[]) AND t.organization_id = %(org)s AND cogo_task_visible(t, %(me)s)
+ ORDER BY t.created_at DESC, t.id DESC"""
 
 
 def nearest_code(
@@ -59,9 +70,10 @@ def _grouped(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
 
 
 def graph_context(graph: GraphStore, ids_by_label: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
-    """Callers, callees, concepts, last commit and task for symbol node ids, a few batched queries per label."""
+    """Callers, callees, concepts, last commit and the ids of the generating tasks (`task_ids`) for symbol node
+    ids, a few batched queries per label."""
     context: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"callers": [], "callees": [], "concepts": [], "last_commit": None, "task": None}
+        lambda: {"callers": [], "callees": [], "concepts": [], "last_commit": None, "task_ids": []}
     )
     function_ids = ids_by_label.get("Function", [])
     if function_ids:
@@ -98,25 +110,58 @@ def graph_context(graph: GraphStore, ids_by_label: dict[str, list[str]]) -> dict
         for sid, rows in _grouped(
             graph.query(
                 f"UNWIND $ids AS sid MATCH (s:{label} {{id: sid}})-[:GENERATED_BY]->(t:Task) "
-                "RETURN sid, t.task_id AS task_id, t.title AS title, t.status AS status",
+                "RETURN sid, t.task_id AS task_id",
                 {"ids": ids},
             )
         ).items():
-            context[sid]["task"] = sorted(rows, key=lambda r: r["task_id"])[-1]
+            context[sid]["task_ids"] = [r["task_id"] for r in rows]
     return context
 
 
-def attach_graph_context(graph: GraphStore, hits: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Add callers, callees, concepts, last_commit and task from the graph to each hit (in place)."""
+def visible_tasks(
+    conn: psycopg.Connection, task_ids: list[str], *, organization_id: str, user_id: str | None
+) -> list[dict[str, Any]]:
+    """Of `task_ids`, the tasks the caller (`user_id` in `organization_id`) may see: task_id, title, status,
+    newest first."""
+    ids = [task_id for task_id in dict.fromkeys(task_ids) if _is_uuid(task_id)]
+    if not ids:
+        return []
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        return cur.execute(VISIBLE_TASKS, {"ids": ids, "org": organization_id, "me": user_id}).fetchall()
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def attach_graph_context(
+    conn: psycopg.Connection,
+    graph: GraphStore,
+    hits: list[dict[str, Any]],
+    *,
+    organization_id: str,
+    user_id: str | None,
+) -> list[dict[str, Any]]:
+    """Add callers, callees, concepts and last_commit from the graph to each hit (in place), and `task`: the newest
+    task that generated it among those the caller may see, else None."""
     ids_by_label: dict[str, list[str]] = defaultdict(list)
     for hit in hits:
         if hit["symbol"]:
             label = "Class" if hit["symbol_kind"] == "class" else "Function"
             ids_by_label[label].append(f"{hit['repo']}:{hit['symbol']}")
     context = graph_context(graph, ids_by_label)
+    named = [task_id for c in context.values() for task_id in c["task_ids"]]
+    tasks = visible_tasks(conn, named, organization_id=organization_id, user_id=user_id)
     for hit in hits:
         hit["score"] = float(hit["score"])
-        hit.update(context[f"{hit['repo']}:{hit['symbol']}"] if hit["symbol"] else {})
+        if hit["symbol"]:
+            found = dict(context[f"{hit['repo']}:{hit['symbol']}"])
+            generated_by = set(found.pop("task_ids"))
+            hit.update(found, task=next((t for t in tasks if t["task_id"] in generated_by), None))
     return hits
 
 
@@ -125,12 +170,14 @@ def search_code(
     graph: GraphStore,
     *,
     organization_id: str,
+    user_id: str | None,
     query: str,
     k: int = 10,
     repo: str | None = None,
     embedder: Embedder | None = None,
 ) -> list[dict[str, Any]]:
-    """Code hits with their graph context (the fields of the read service's CodeHit model)."""
+    """Code hits with their graph context (the fields of the read service's CodeHit model), for `user_id` of
+    `organization_id` (None: a member who owns nothing, who sees only the tasks the whole organisation sees)."""
     embedder = embedder or get_embedder(Settings.from_env().embedder)
     hits = nearest_code(conn, embedder, organization_id=organization_id, query=query, k=k, repo=repo)
-    return attach_graph_context(graph, hits)
+    return attach_graph_context(conn, graph, hits, organization_id=organization_id, user_id=user_id)

@@ -87,13 +87,3 @@ def save_facts(
                    skipped = EXCLUDED.skipped, facts = EXCLUDED.facts, updated_at = now()""",
             [(repo, f.path, f.blob_sha, f.language, f.skipped, Jsonb(f.to_json())) for f in changed],
         )
-
-
-def task_details(conn: psycopg.Connection, task_ids: list[str]) -> dict[str, dict[str, str | None]]:
-    """Title, prompt and status of the agent tasks a commit names (those that exist in agent_tasks)."""
-    if not task_ids:
-        return {}
-    rows = conn.execute(
-        "SELECT id::text, title, prompt, status::text FROM agent_tasks WHERE id = ANY(%s::uuid[])", (task_ids,)
-    ).fetchall()
-    return {task_id: {"title": title, "prompt": prompt, "status": status} for task_id, title, prompt, status in rows}

@@ -12,7 +12,7 @@ import pandas as pd
 
 from cogo.errors import ConfigError
 from cogo.graph.base import GraphStore, Row, normalize_datetime
-from cogo.graph.schema import NODE_PROPERTIES, REL_TYPES, check_label, check_rel
+from cogo.graph.schema import NODE_PROPERTIES, REL_TYPES, RETIRED_PROPERTIES, check_label, check_rel
 
 INTERNAL_KEYS = {"_ID", "_LABEL", "_SRC", "_DST"}
 LOCK_WAIT_S = 60.0
@@ -141,6 +141,7 @@ class LadybugStore(GraphStore):
             columns = ", ".join(f"{name} {kind}" for name, kind in props.items())
             self.write(f"CREATE NODE TABLE IF NOT EXISTS {label}(id STRING, {columns}, PRIMARY KEY (id))")
             self._add_missing_properties(label, props)
+            self._drop_retired_properties(label)
         for rel in REL_TYPES.values():
             pairs = ", ".join(f"FROM {a} TO {b}" for a, b in rel.pairs)
             columns = "".join(f", {name} {kind}" for name, kind in rel.properties.items())
@@ -153,6 +154,14 @@ class LadybugStore(GraphStore):
         for name, kind in props.items():
             if name not in existing:
                 self.write(f"ALTER TABLE {table} ADD {name} {kind}")
+
+    def _drop_retired_properties(self, table: str) -> None:
+        """A property the schema no longer has (see RETIRED_PROPERTIES) is dropped with its values."""
+        retired = RETIRED_PROPERTIES.get(table, ())
+        existing = self._existing_properties(table) if retired else set()
+        for name in retired:
+            if name in existing:
+                self.write(f"ALTER TABLE {table} DROP {name}")
 
     def clear(self) -> None:
         for label in NODE_PROPERTIES:

@@ -13,7 +13,7 @@ from neo4j.time import Date, DateTime, Duration, Time
 
 from cogo.errors import ConfigError, ServiceUnavailable
 from cogo.graph.base import GraphStore, Row, normalize_datetime
-from cogo.graph.schema import LOOKUP_PROPERTIES, NODE_PROPERTIES
+from cogo.graph.schema import LOOKUP_PROPERTIES, NODE_PROPERTIES, RETIRED_PROPERTIES
 
 
 def _plain(value: Any) -> Any:
@@ -81,6 +81,14 @@ class Neo4jStore(GraphStore):
             for prop in LOOKUP_PROPERTIES.get(label, ()):
                 self.write(f"CREATE INDEX {label.lower()}_{prop} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})")
         self.write("CALL db.awaitIndexes(60)")
+        self._remove_retired_properties()
+
+    def _remove_retired_properties(self) -> None:
+        """Nodes written under an earlier schema lose the properties it no longer has (see RETIRED_PROPERTIES)."""
+        for label, names in RETIRED_PROPERTIES.items():
+            held = " OR ".join(f"n.{name} IS NOT NULL" for name in names)
+            removed = ", ".join(f"n.{name}" for name in names)
+            self.write(f"MATCH (n:{label}) WHERE {held} REMOVE {removed}")
 
     def clear(self) -> None:
         # CALL ... IN TRANSACTIONS needs an auto-commit transaction, hence session.run.

@@ -44,7 +44,9 @@ NODE_PROPERTIES: dict[str, dict[str, str]] = {
     "Class": dict(_CODE_SYMBOL),
     "Library": {"name": STRING, "version": STRING, "ecosystem": STRING},
     "Concept": {"name": STRING, "description": STRING},
-    "Task": {"task_id": STRING, "title": STRING, "prompt": STRING, "status": STRING},
+    # Only the id a commit's `Task-Id:` trailer names: the graph is shared by every organisation that sees the
+    # repository, a task belongs to one. Its title, prompt and status are read from Postgres for each caller.
+    "Task": {"task_id": STRING},
     "Commit": {
         "repo": STRING,
         "hash": STRING,
@@ -54,6 +56,10 @@ NODE_PROPERTIES: dict[str, dict[str, str]] = {
         "is_merge": BOOL,
     },
 }
+
+
+# Properties an earlier schema stored and this one must not keep: ensure_schema removes them from an existing graph.
+RETIRED_PROPERTIES: dict[str, tuple[str, ...]] = {"Task": ("title", "prompt", "status")}
 
 
 @dataclass(frozen=True)

@@ -251,17 +251,16 @@ tasks_router = APIRouter(prefix="/v1", tags=["tasks"], responses=ERROR_RESPONSES
 
 @tasks_router.get("/tasks/{task_id}", response_model=Task, summary="A task with its steps")
 async def get_task(task_id: uuid.UUID, caller: Caller, pool: Pool) -> Task:
-    """For progress display. A task is visible when it has no conversation, when the caller started it, or when
-    its conversation is visible to the caller."""
+    """For progress display. A task is visible to the caller who started it, to whoever may see its
+    conversation, and once that conversation is deleted, to whoever could see it then (cogo_task_visible
+    in sql/)."""
     tasks, steps = await tenant_queries(
         pool,
         caller.organization_id,
         (
             "SELECT t.id, t.conversation_id, t.agent_id, t.user_id, t.title, t.prompt, t.status::text, "
             "t.final_output, t.created_at, t.started_at, t.completed_at FROM agent_tasks t "
-            "WHERE t.id = %(id)s AND t.organization_id = %(org)s AND (t.conversation_id IS NULL "
-            "  OR t.user_id = %(me)s OR EXISTS (SELECT 1 FROM conversations c WHERE c.id = t.conversation_id "
-            f"  AND c.organization_id = %(org)s AND {VISIBLE}))",
+            "WHERE t.id = %(id)s AND t.organization_id = %(org)s AND cogo_task_visible(t, %(me)s)",
             {"id": task_id, "org": caller.organization_id, "me": caller.user_id},
         ),
         (

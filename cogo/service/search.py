@@ -88,8 +88,9 @@ def _search_hit(row: Any) -> SearchHit:
 def search_code(
     conn: psycopg.Connection, request: Request, caller: Principal, body: CodeSearchRequest
 ) -> list[CodeHit]:
-    """code_embeddings nearest to the query (tenant-scoped by the connection), then callers, callees, concepts,
-    last commit and generating task from the code graph, which is opened only when there are hits."""
+    """code_embeddings nearest to the query (tenant-scoped by the connection), then callers, callees, concepts and
+    last commit from the code graph, which is opened only when there are hits, and the generating task when the
+    caller may see it (read from Postgres on the same connection)."""
     from cogo.code.search import attach_graph_context, nearest_code
     from cogo.embed import get_embedder
     from cogo.graph import open_graph
@@ -105,7 +106,7 @@ def search_code(
     )
     if hits:
         with open_graph(settings, read_only=True) as graph:
-            attach_graph_context(graph, hits)
+            attach_graph_context(conn, graph, hits, organization_id=caller.organization_id, user_id=caller.user_id)
     return [CodeHit(**hit) for hit in hits]
 
 
@@ -142,5 +143,6 @@ async def search(body: SearchRequest, request: Request, caller: Caller) -> Searc
 @router.post("/code", response_model=CodeSearchResponse, summary="Code search with graph context")
 async def code_search_route(body: CodeSearchRequest, request: Request, caller: Caller) -> CodeSearchResponse:
     """The k code chunks (functions, classes) nearest to `query` in the caller's repositories, each with its
-    callers, callees, concepts, last commit and the agent task that generated it, from the code graph."""
+    callers, callees, concepts and last commit from the code graph, and the agent task that generated it if the
+    caller may see that task (`GET /v1/tasks/{id}` would show it)."""
     return CodeSearchResponse(hits=await _run(request, caller, search_code, request, caller, body))
