@@ -17,6 +17,7 @@ from cogo.assets.workspace import workspace_files
 from cogo.embed import Embedder
 from cogo.embed.openai_compat import OpenAIEmbedder
 from cogo.knowledge.chunk_stage import chunk_files
+from cogo.knowledge.chunking import chunk_profile
 from cogo.knowledge.embed_stage import embed_files
 from cogo.knowledge.search import search_chunks
 from cogo.resources import PostgresResource
@@ -28,6 +29,7 @@ from tests.knowledge_helpers import ORG, files_dir, seed_tenants, write_corpus
 
 MODEL = "openai:test-embed"
 AGENT = uuid.UUID("5a5a0000-0000-4000-8000-000000000001")
+SMALL = chunk_profile(40, 8)
 
 
 @pytest.fixture
@@ -129,7 +131,8 @@ def test_small_chunks_split_code_by_definitions_and_text_with_overlap(
         (c, p)
         for c, p in conn.execute(
             "SELECT c.content, c.position FROM file_chunks c JOIN files f ON f.id = c.file_id "
-            "WHERE f.filename = 'token_service.py' AND c.chunk_profile = 'c1/40/8' ORDER BY c.chunk_index"
+            "WHERE f.filename = 'token_service.py' AND c.chunk_profile = %s ORDER BY c.chunk_index",
+            (SMALL,),
         )
     ]
     symbols = [s for _, p in small for s in p.get("symbols", [p.get("symbol")])]
@@ -140,13 +143,14 @@ def test_small_chunks_split_code_by_definitions_and_text_with_overlap(
         c
         for (c,) in conn.execute(
             "SELECT c.content FROM file_chunks c JOIN files f ON f.id = c.file_id "
-            "WHERE f.filename = 'long.txt' AND c.chunk_profile = 'c1/40/8' ORDER BY c.chunk_index"
+            "WHERE f.filename = 'long.txt' AND c.chunk_profile = %s ORDER BY c.chunk_index",
+            (SMALL,),
         )
     ]
     assert len(windows) > 5 and windows[0].split()[-1] in windows[1]  # overlap between neighbours
     # Attachments are not this source's: no small-profile chunks for them.
     assert _chunks(conn, "approval.docx") and all(
-        p != "c1/40/8"
+        p != SMALL
         for (p,) in conn.execute(
             "SELECT chunk_profile FROM file_chunks c JOIN files f ON f.id = c.file_id WHERE f.kind = 'attachment'"
         )
@@ -274,7 +278,7 @@ def test_assets_materialize_with_tokens_and_cost_in_metadata(
     }
     result = dg.materialize([workspace_files, file_chunks, file_embeddings, knowledge_embedded], resources=resources)
     assert result.success
-    assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
+    assert [c.passed for c in result.get_asset_check_evaluations()] == [True, True]  # nothing held, all embedded
     chunks = result.asset_materializations_for_node("file_chunks")[0].metadata
     assert chunks["extraction_status"].value["failed"] == 1 and chunks["chunks_written"].value > 5
     meta = result.asset_materializations_for_node("file_embeddings")[0].metadata

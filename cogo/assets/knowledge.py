@@ -62,6 +62,8 @@ def file_chunks(
             "extraction_failures": dg.MetadataValue.json(
                 [{"path": p, "reason": r} for p, r in report.failures[:SHOWN]]
             ),
+            "files_skipped": len(report.skipped),
+            "skipped": dg.MetadataValue.json([{"path": p, "reason": r} for p, r in report.skipped[:SHOWN]]),
             "duration_s": report.duration_s,
         }
     )
@@ -173,14 +175,17 @@ def message_embeddings(
 
 
 message_embeddings_job = dg.define_asset_job(
-    "embed_messages", selection=[message_embeddings], description="Embed conversation messages not embedded yet."
+    "embed_messages",
+    selection=[message_embeddings],
+    executor_def=dg.in_process_executor,
+    description="Embed conversation messages not embedded yet.",
 )
 
 
 @dg.sensor(
     name="new_messages_sensor",
     job=message_embeddings_job,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=15,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Requests message_embeddings when messages arrived since its cursor (the highest message id "
     "seen); the asset finds what is missing itself, so a message committed late is picked up by a later run.",

@@ -51,6 +51,8 @@ class Embedder(ABC):
     """An embedding model. Subclasses implement `_embed_outcome`; vectors are float32 and L2-normalised."""
 
     model: str
+    # What window_tokens counts, for failure reasons ("tokens", or the bound used instead of them).
+    window_unit = "tokens"
 
     def __init__(self, model: str) -> None:
         self.model = model
@@ -68,13 +70,58 @@ class Embedder(ABC):
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Tokens per text as this model counts them (an estimate where the tokenizer is not available)."""
 
+    @property
+    @abstractmethod
+    def max_input_tokens(self) -> int:
+        """The model's window: the most tokens of one input it reads, its special tokens included."""
+
+    @property
+    def special_tokens(self) -> int:
+        """Tokens the model adds to every input (e.g. [CLS] and [SEP]); they take room in the window."""
+        return 0
+
+    @property
+    def chunk_budget(self) -> int:
+        """The most content tokens one text may have for the model to read it whole."""
+        return self.max_input_tokens - self.special_tokens
+
+    @abstractmethod
+    def window_tokens(self, texts: list[str]) -> list[int]:
+        """Room each text takes in the window, special tokens included: the model's own count, or an upper
+        bound of it where its tokenizer is not available. Never less than what the model would read."""
+
+    def over_window(self, texts: list[str]) -> dict[int, str]:
+        """Texts the model would not read whole, by index, with the reason."""
+        return {
+            i: f"{n} {self.window_unit} is over {self.model}'s {self.max_input_tokens}-token window (special tokens "
+            "included): not embedded rather than truncated"
+            for i, n in enumerate(self.window_tokens(texts))
+            if n > self.max_input_tokens
+        }
+
     @abstractmethod
     def _embed_outcome(self, texts: list[str]) -> EmbedOutcome: ...
 
-    def embed_outcome(self, texts: list[str]) -> EmbedOutcome:
+    def embed_outcome(self, texts: list[str], *, truncate: bool = True) -> EmbedOutcome:
+        """`truncate=False`: a text over the window is a failure with the reason and is not sent, so that stored
+        vectors always stand for their whole text (a query may well be cut instead)."""
         if not texts:
             return EmbedOutcome(np.zeros((0, self.dims), dtype=np.float32), {}, 0)
-        return self._embed_outcome(texts)
+        refused = {} if truncate else self.over_window(texts)
+        if not refused:
+            return self._embed_outcome(texts)
+        return self._embed_fitting(texts, refused)
+
+    def _embed_fitting(self, texts: list[str], refused: dict[int, str]) -> EmbedOutcome:
+        keep = [i for i in range(len(texts)) if i not in refused]
+        inner = self._embed_outcome([texts[i] for i in keep]) if keep else None
+        dims = inner.vectors.shape[1] if inner is not None else (self.dims_if_known() or 1)
+        vectors = np.zeros((len(texts), dims), dtype=np.float32)
+        failures = dict(refused)
+        if inner is not None:
+            vectors[keep] = inner.vectors
+            failures.update({keep[j]: reason for j, reason in inner.failures.items()})
+        return EmbedOutcome(vectors, dict(sorted(failures.items())), inner.tokens if inner is not None else 0)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         outcome = self.embed_outcome(texts)

@@ -8,6 +8,7 @@ tokenizer, so a run with nothing to embed starts in well under a second.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from functools import cache
@@ -21,7 +22,6 @@ from cogo.embed.base import Embedder, EmbedOutcome, normalise
 from cogo.embed.batching import length_buckets
 
 LOCAL_MODELS = {"all-MiniLM-L6-v2": 384}
-MAX_SEQ_TOKENS = 256  # the model's max_seq_length: longer texts are truncated by the model
 # Padded tokens per forward pass: small enough for the activations to stay in cache. Measured on 600 chunks of
 # up to 64 tokens on 2 cores (ONNX Runtime): 32 texts / 2,048 tokens 113 chunks/s, 16 / 1,024 113, 64 / 4,096 101,
 # 128 / 8,192 86, 256 / 16,384 76; sentence-transformers' encode(batch_size=32) 95.
@@ -51,6 +51,14 @@ def model_dir(name: str = "all-MiniLM-L6-v2") -> Path:
 
 
 @cache
+def max_seq_length(name: str = "all-MiniLM-L6-v2") -> int:
+    """The model's window as its sentence-transformers config declares it (special tokens included): the
+    model reads no further, so chunks are sized from it."""
+    config = json.loads((model_dir(name) / "sentence_bert_config.json").read_text())
+    return int(config["max_seq_length"])
+
+
+@cache
 def tokenizer(name: str = "all-MiniLM-L6-v2") -> Any:
     """The model's own WordPiece tokenizer (no truncation, no special tokens): used for chunking too."""
     from tokenizers import Tokenizer
@@ -75,10 +83,22 @@ class LocalEmbedder(Embedder):
     def dims(self) -> int:
         return self._dims
 
+    @property
+    def max_input_tokens(self) -> int:
+        return max_seq_length(self.name)
+
+    @property
+    def special_tokens(self) -> int:
+        # What the tokenizer's post-processor adds to one text: [CLS] and [SEP] for this model.
+        return int(tokenizer(self.name).post_processor.num_special_tokens_to_add(False))
+
+    def window_tokens(self, texts: list[str]) -> list[int]:
+        encodings = tokenizer(self.name).encode_batch_fast(texts, add_special_tokens=True)
+        return [len(e.ids) for e in encodings]
+
     def count_tokens(self, texts: list[str]) -> list[int]:
-        # +2: [CLS] and [SEP]; the model sees at most MAX_SEQ_TOKENS.
-        encodings = tokenizer(self.name).encode_batch_fast(texts, add_special_tokens=False)
-        return [min(len(e.ids) + 2, MAX_SEQ_TOKENS) for e in encodings]
+        # What the model reads: it sees no more than its window.
+        return [min(n, self.max_input_tokens) for n in self.window_tokens(texts)]
 
     @property
     def runtime(self) -> str:
@@ -96,14 +116,16 @@ class LocalEmbedder(Embedder):
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
             if self.runtime == "onnx" and self.device == "cpu":
-                self._model = onnx_runtime.OnnxEncoder(self.name, model_dir(self.name), torch_threads(), MAX_SEQ_TOKENS)
+                self._model = onnx_runtime.OnnxEncoder(
+                    self.name, model_dir(self.name), torch_threads(), self.max_input_tokens
+                )
                 return self._model
             import torch
             from sentence_transformers import SentenceTransformer
 
             torch.set_num_threads(torch_threads())
             self._model = _TorchEncoder(SentenceTransformer(str(model_dir(self.name)), device=self.device))
-            self._model.model.max_seq_length = MAX_SEQ_TOKENS
+            self._model.model.max_seq_length = self.max_input_tokens
         return self._model
 
     def _embed_outcome(self, texts: list[str]) -> EmbedOutcome:

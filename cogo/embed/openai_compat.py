@@ -4,6 +4,11 @@ Batches by count and by a token budget (the API's per-request limits); retries 4
 with exponential backoff and jitter, waiting what Retry-After asks when the server says; a batch rejected
 for its content (another 4xx) is split in halves until the offending text stands alone, so one bad chunk
 fails alone and is reported with the server's reason.
+
+Window: OpenAI's embedding models read at most 8,191 tokens of cl100k_base, and add no special tokens. That
+tokenizer's BPE files are downloaded at run time (not possible offline), so the room a text takes is bounded
+by its UTF-8 length instead: a byte-level BPE token is at least one byte, so a text never has more tokens than
+bytes. Chunks under that bound always fit, at the cost of chunks shorter than the window allows.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ KNOWN_DIMS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "t
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 MAX_INPUTS_PER_REQUEST = 2048
 MAX_TOKENS_PER_REQUEST = 300_000
-MAX_TOKENS_PER_INPUT = 8191
+MAX_TOKENS_PER_INPUT = 8191  # text-embedding-3-small/-large and ada-002; also assumed for other models
 
 
 class _Retryable(Exception):
@@ -43,6 +48,11 @@ def estimate_tokens(text: str) -> int:
     return max(1, math.ceil(len(text.encode("utf-8")) / 3))
 
 
+def window_bound(text: str) -> int:
+    """At least the cl100k_base token count of `text`: its UTF-8 bytes (each token is one byte or more)."""
+    return len(text.encode("utf-8"))
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     if not value:
         return None
@@ -59,6 +69,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 
 class OpenAIEmbedder(Embedder):
+    window_unit = "UTF-8 bytes (the bound on its tokens)"
+
     def __init__(
         self,
         name: str,
@@ -71,8 +83,10 @@ class OpenAIEmbedder(Embedder):
         timeout_s: float = 60.0,
         max_inputs: int = MAX_INPUTS_PER_REQUEST,
         max_tokens: int = MAX_TOKENS_PER_REQUEST,
+        max_input_tokens: int = MAX_TOKENS_PER_INPUT,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """`max_input_tokens`: the model's window (a compatible server's model may have a smaller one)."""
         super().__init__(f"openai:{name}")
         self.name = name
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
@@ -81,6 +95,7 @@ class OpenAIEmbedder(Embedder):
         self.backoff_cap_s = backoff_cap_s
         self.max_inputs = max_inputs
         self.max_tokens = max_tokens
+        self._max_input_tokens = max_input_tokens
         self._sleep = sleep
         self._dims = KNOWN_DIMS.get(name, 0)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -94,6 +109,13 @@ class OpenAIEmbedder(Embedder):
 
     def dims_if_known(self) -> int:
         return self._dims
+
+    @property
+    def max_input_tokens(self) -> int:
+        return self._max_input_tokens
+
+    def window_tokens(self, texts: list[str]) -> list[int]:
+        return [window_bound(t) for t in texts]
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [estimate_tokens(t) for t in texts]

@@ -28,8 +28,9 @@ from cogo.knowledge.chunking import (
     content_sha256,
     parse_profile,
 )
-from cogo.knowledge.extract import DEFAULT_MAX_BYTES, Extraction, extract
+from cogo.knowledge.extract import DEFAULT_MAX_BYTES, Extraction, extract, extractor_for
 from cogo.knowledge.targets import ActiveFile, active_files
+from cogo.workspace.fs import ContentChanged, FileTooLarge, UnsafePath, read_registered
 
 FILES_PER_TRANSACTION = 200
 
@@ -44,6 +45,8 @@ class ChunkReport:
     tokens: int = 0
     statuses: Counter = field(default_factory=Counter)
     failures: list[tuple[str, str]] = field(default_factory=list)  # (storage_path, reason)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # not readable as registered, retried later
+    clamped: list[str] = field(default_factory=list)  # sources whose chunk_size is over their embedder's window
     duration_s: float = 0.0
 
 
@@ -69,12 +72,14 @@ def chunk_files(
 ) -> ChunkReport:
     """`chunker_version` labels the chunker's output (extraction records, chunk ids, profiles): a file chunked
     under another version is stale and chunked again. `chunk_size`/`chunk_overlap` are the organisations'
-    default index's (agent knowledge sources bring their own)."""
+    default index's (agent knowledge sources bring their own); each is clamped to what its embedder reads whole
+    (see knowledge.targets), and every chunk fits the window of every embedder that reads it."""
     started = time.monotonic()
     report = ChunkReport()
-    files, _ = active_files(
+    files, targets = active_files(
         conn, default_model, chunker_version=chunker_version, chunk_size=chunk_size, chunk_overlap=chunk_overlap
     )
+    report.clamped = sorted({t.clamped for t in targets if t.clamped and t.source_id is not None})
     extractions, have = _state(conn)
     conn.commit()
     report.files_seen = len(files)
@@ -110,12 +115,18 @@ def _process(
     drop = present - wanted if not stale else present
     build = wanted if stale else wanted - present
     extraction: Extraction | None = None
+    data = b""
     max_tokens = 0
     if build:
         max_tokens = max(parse_profile(p)[1] for p in build)
-        extraction = extract(
-            root / f.storage_path, f.mime_type, count_tokens=counter.count, max_tokens=max_tokens, max_bytes=max_bytes
-        )
+        source = _read(root, f, max_bytes, report)
+        if source is None:
+            return  # not readable as registered: nothing changes until the workspace scan has looked again
+        if isinstance(source, Extraction):
+            extraction = source
+        else:
+            data = source
+            extraction = extract(data, f.filename, f.mime_type, count_tokens=counter.count, max_tokens=max_tokens)
         report.files_extracted += 1
         report.statuses[extraction.status] += 1
         if extraction.status == "failed":
@@ -156,11 +167,9 @@ def _process(
         segments = extraction.segments
         if extraction.extractor == "code" and size != max_tokens:
             # Code segments depend on the chunk size (a class too big for one chunk is split by members).
-            again = extract(
-                root / f.storage_path, f.mime_type, count_tokens=counter.count, max_tokens=size, max_bytes=max_bytes
-            )
+            again = extract(data, f.filename, f.mime_type, count_tokens=counter.count, max_tokens=size)
             segments = again.segments if again.status == "ok" else segments
-        for chunk in chunk_segments(segments, size, overlap, counter):
+        for chunk in chunk_segments(segments, size, overlap, counter, f.embedders(profile)):
             rows.append(_row(f, profile, chunk, chunker_version))
             report.tokens += chunk.token_count
     with conn.cursor().copy(
@@ -170,6 +179,22 @@ def _process(
         for row in rows:
             copy.write_row(row)
     report.chunks_written += len(rows)
+
+
+def _read(root: Path, f: ActiveFile, max_bytes: int, report: ChunkReport) -> bytes | Extraction | None:
+    """The file's registered bytes, an Extraction when there is nothing to read (no extractor, too large), or
+    None when the file cannot be read as registered (gone, swapped, changed, unreadable): skipped and listed."""
+    kind = extractor_for(f.filename, f.mime_type)
+    if kind == "binary":
+        return extract(b"", f.filename, f.mime_type, count_tokens=len, max_tokens=0)
+    try:
+        return read_registered(root, f.storage_path, f.sha256, max_bytes=max_bytes)
+    except FileTooLarge as exc:
+        return Extraction("too_large", kind, reason=str(exc))
+    except (ContentChanged, UnsafePath, OSError) as exc:
+        reason = str(exc) if not isinstance(exc, OSError) else f"cannot be read: {exc.strerror or exc}"
+        report.skipped.append((f.storage_path, reason))
+        return None
 
 
 def _row(f: ActiveFile, profile: str, chunk: Chunk, chunker_version: str) -> tuple:

@@ -3,6 +3,11 @@
 are the local model's WordPiece tokens (its tokenizer ships with the package, works offline). Each chunk
 keeps its position for citations, and a deterministic id: a hash of the chunker version and the content.
 
+A chunk reaches its embedders whole: the chunk size is at most an embedder's budget (its window less its
+special tokens; cogo.knowledge.targets clamps a profile to it), windows end between words, every chunk is
+counted again as it is stored, and a chunk that one of its embedders would still not read whole (another
+tokenizer, such as OpenAI's) is cut smaller.
+
 Bump CHUNKER_VERSION whenever the output for the same input could change: every file is chunked again and
 the reindex replaces the vectors."""
 
@@ -10,15 +15,22 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from cogo.knowledge.segments import Segment
 
-CHUNKER_VERSION = "c1"
-DEFAULT_CHUNK_SIZE = 256
+if TYPE_CHECKING:
+    from cogo.embed.base import Embedder
+
+CHUNKER_VERSION = "c2"
+DEFAULT_CHUNK_SIZE = 256  # what an index asks for; clamped to its embedder's budget
 DEFAULT_CHUNK_OVERLAP = 32
 WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+Piece = tuple[str, dict[str, Any], int]  # content, position, tokens
+T = TypeVar("T")
 
 
 def chunk_profile(chunk_size: int, chunk_overlap: int, version: str = CHUNKER_VERSION) -> str:
@@ -65,10 +77,16 @@ class TokenCounter:
         except Exception:
             self._tok = None
 
-    def offsets(self, text: str) -> list[tuple[int, int]]:
+    def encode(self, text: str) -> tuple[list[tuple[int, int]], list[bool]]:
+        """Each token's character offsets, and whether it starts a word (the only places to cut: the second
+        half of a cut word is tokenized afresh, into other and usually more tokens)."""
         if self._tok is None:
-            return [m.span() for m in WORD.finditer(text)]
-        return [tuple(o) for o in self._tok.encode(text, add_special_tokens=False).offsets]  # type: ignore[misc]
+            spans = [m.span() for m in WORD.finditer(text)]
+            return spans, [True] * len(spans)
+        encoding = self._tok.encode(text, add_special_tokens=False)
+        words = encoding.word_ids
+        starts = [i == 0 or words[i] != words[i - 1] for i in range(len(words))]
+        return [tuple(o) for o in encoding.offsets], starts  # type: ignore[misc]
 
     def count(self, text: str) -> int:
         if self._tok is None:
@@ -81,7 +99,14 @@ class TokenCounter:
         return [len(e.ids) for e in self._tok.encode_batch_fast(texts, add_special_tokens=False)]
 
 
-def chunk_segments(segments: list[Segment], chunk_size: int, overlap: int, counter: TokenCounter) -> list[Chunk]:
+def chunk_segments(
+    segments: list[Segment],
+    chunk_size: int,
+    overlap: int,
+    counter: TokenCounter,
+    embedders: Sequence[Embedder] = (),
+) -> list[Chunk]:
+    """Chunks of at most `chunk_size` tokens, each of which every one of `embedders` reads whole."""
     counts = counter.count_many([s.text for s in segments])
     chunks: list[Chunk] = []
     pack: list[tuple[Segment, int]] = []
@@ -102,7 +127,7 @@ def chunk_segments(segments: list[Segment], chunk_size: int, overlap: int, count
             flush()
         pack.append((segment, n))
     flush()
-    return [c for c in chunks if c.content.strip()]
+    return _fitted([c for c in chunks if c.content.strip()], chunk_size, overlap, counter, embedders)
 
 
 def _packed(pack: list[tuple[Segment, int]], index: int) -> Chunk:
@@ -119,21 +144,84 @@ def _packed(pack: list[tuple[Segment, int]], index: int) -> Chunk:
     return Chunk(index, content, position, sum(n for _, n in pack))
 
 
-def _windows(segment: Segment, size: int, overlap: int, counter: TokenCounter) -> list[tuple[str, dict[str, Any], int]]:
+def _fitted(
+    chunks: list[Chunk], size: int, overlap: int, counter: TokenCounter, embedders: Sequence[Embedder]
+) -> list[Chunk]:
+    """Every chunk counted as it is stored (joined or cut text can count differently from its parts); one over
+    `size` or over an embedder's window is cut again."""
+    out: list[Chunk] = []
+    for fits, chunk, n in _checked(chunks, [c.content for c in chunks], size, counter, embedders):
+        if fits:
+            out.append(Chunk(len(out), chunk.content, chunk.position, n))
+            continue
+        for content, position, tokens in _split(_as_segment(chunk), n, size, overlap, counter, embedders):
+            out.append(Chunk(len(out), content, position, tokens))
+    return out
+
+
+def _checked(
+    items: list[T], texts: list[str], size: int, counter: TokenCounter, embedders: Sequence[Embedder]
+) -> list[tuple[bool, T, int]]:
+    """(fits, item, tokens) per item and its text: it fits with at most `size` tokens, read whole by every
+    embedder."""
+    if not texts:
+        return []
+    unreadable = {i for e in embedders for i in e.over_window(texts)}
+    counts = counter.count_many(texts)
+    return [(n <= size and i not in unreadable, item, n) for i, (item, n) in enumerate(zip(items, counts, strict=True))]
+
+
+def _as_segment(chunk: Chunk) -> Segment:
+    position = {k: v for k, v in chunk.position.items() if k not in ("start_line", "end_line")}
+    return Segment(chunk.content, position, chunk.position.get("start_line"))
+
+
+def _split(
+    segment: Segment, tokens: int, size: int, overlap: int, counter: TokenCounter, embedders: Sequence[Embedder]
+) -> list[Piece]:
+    """`segment` (`tokens` long) cut into windows that fit, each piece that still does not cut again smaller,
+    in proportion to how far over it is. A single token over a window is left for the embed stage to refuse."""
+    if tokens <= 1:  # nothing left to cut
+        return [(segment.text, _window_position(segment, 0, len(segment.text)), tokens)]
+    excess = max([tokens / size, *(n / e.max_input_tokens for e in embedders for n in e.window_tokens([segment.text]))])
+    smaller = max(1, min(tokens - 1, size, int(tokens / excess)))
+    pieces = _windows(segment, smaller, min(overlap, smaller // 2), counter)
+    out: list[Piece] = []
+    for fits, (content, position, _), n in _checked(pieces, [p[0] for p in pieces], size, counter, embedders):
+        if fits:
+            out.append((content, position, n))
+        else:
+            out.extend(_split(_as_segment(Chunk(0, content, position, n)), n, size, overlap, counter, embedders))
+    return out
+
+
+def _windows(segment: Segment, size: int, overlap: int, counter: TokenCounter) -> list[Piece]:
+    """Windows of `size` tokens (fewer where a word would be cut), `overlap` tokens shared with the next."""
     text = segment.text
-    offsets = counter.offsets(text)
-    out: list[tuple[str, dict[str, Any], int]] = []
-    step = max(1, size - overlap)
+    offsets, starts = counter.encode(text)
+    out: list[Piece] = []
     start = 0
     while start < len(offsets):
-        end = min(start + size, len(offsets))
+        end = _word_cut(starts, start, start + size)
         begin_char, end_char = offsets[start][0], offsets[end - 1][1]
-        position = dict(segment.position)
-        if segment.start_line is not None:
-            position["start_line"] = segment.start_line + text.count("\n", 0, begin_char)
-            position["end_line"] = segment.start_line + text.count("\n", 0, end_char)
-        out.append((text[begin_char:end_char], position, end - start))
+        out.append((text[begin_char:end_char], _window_position(segment, begin_char, end_char), end - start))
         if end == len(offsets):
             break
-        start += step
+        start = _word_cut(starts, start, max(start + 1, end - overlap))
     return out
+
+
+def _word_cut(starts: list[bool], low: int, cut: int) -> int:
+    """`cut` moved back to the nearest word start after `low`, so that no word is cut in two; `cut` itself
+    when a single word fills everything after `low`."""
+    if cut >= len(starts):
+        return len(starts)
+    return next((i for i in range(cut, low, -1) if starts[i]), cut)
+
+
+def _window_position(segment: Segment, begin_char: int, end_char: int) -> dict[str, Any]:
+    position = dict(segment.position)
+    if segment.start_line is not None:
+        position["start_line"] = segment.start_line + segment.text.count("\n", 0, begin_char)
+        position["end_line"] = segment.start_line + segment.text.count("\n", 0, end_char)
+    return position

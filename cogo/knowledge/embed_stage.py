@@ -199,14 +199,21 @@ def _load_desired(conn: psycopg.Connection, files: list) -> None:
 
 
 def embed_slices(
-    embedder: Embedder, texts: list[str], shas: list[str], slice_size: int, figures: ModelFigures
+    embedder: Embedder,
+    texts: list[str],
+    shas: list[str],
+    slice_size: int,
+    figures: ModelFigures,
+    *,
+    truncate: bool = True,
 ) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
     """Embeds `texts` (one per content hash in `shas`) a slice at a time, yielding each slice's vectors and
-    failure reasons by hash; time, tokens and texts embedded are counted in `figures`."""
+    failure reasons by hash; time, tokens and texts embedded are counted in `figures`. `truncate=False`: a
+    text over the embedder's window fails with the reason instead of being embedded cut short."""
     for i in range(0, len(texts), slice_size):
         hashes = shas[i : i + slice_size]
         t0 = time.monotonic()
-        outcome = embedder.embed_outcome(texts[i : i + slice_size])
+        outcome = embedder.embed_outcome(texts[i : i + slice_size], truncate=truncate)
         figures.embed_s += time.monotonic() - t0
         figures.tokens += outcome.tokens
         figures.texts_embedded += len(hashes) - len(outcome.failures)
@@ -284,7 +291,8 @@ def _embed_model(
         if known:
             write(known, {})
         texts = [by_sha[s][0].content for s in to_embed]
-        slices = embed_slices(embedder, texts, to_embed, slice_size, figures)
+        # File chunks are cut to the window: one that is not (chunked for another model) is refused, not cut.
+        slices = embed_slices(embedder, texts, to_embed, slice_size, figures, truncate=False)
         for done, (vectors, failed) in enumerate(slices, 1):
             figures.failures += sum(len(by_sha[s]) for s in failed)
             write(vectors, failed)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,25 +57,21 @@ def extractor_for(filename: str, mime: str | None) -> str:
 
 
 def extract(
-    path: Path,
+    data: bytes,
+    filename: str,
     mime: str | None,
     *,
     count_tokens: Callable[[str], int],
     max_tokens: int,
-    max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Extraction:
-    kind = extractor_for(path.name, mime)
+    """The text of a file's bytes (read and verified by the caller, see cogo.workspace.fs.read_registered)."""
+    kind = extractor_for(filename, mime)
     if kind == "binary":
         return Extraction("no_text", kind, reason=f"no text extractor for {mime or 'unknown type'}")
+    if not data:
+        return Extraction("no_text", kind, reason="empty file")
     try:
-        size = os.lstat(path).st_size
-        if size == 0:
-            return Extraction("no_text", kind, reason="empty file")
-        if size > max_bytes:
-            return Extraction("too_large", kind, reason=f"{size} bytes is over the {max_bytes}-byte extraction limit")
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
-            data = f.read()
-        segments = EXTRACTORS[kind](data, path, count_tokens, max_tokens)
+        segments = EXTRACTORS[kind](data, Path(filename), count_tokens, max_tokens)
     except Exception as exc:  # any parser error is this file's failure, recorded with its reason
         return Extraction("failed", kind, reason=f"{type(exc).__name__}: {exc}"[:500])
     segments = [s for s in segments if s.text.strip()]
@@ -118,18 +113,23 @@ def _markdown(data: bytes, path: Path, count_tokens: Callable[[str], int], max_t
     trail: list[str] = []
     start, buf = 1, []
     in_fence = False
+    has_body = False  # a heading with nothing under it yet stays with the section that follows
     for n, line in enumerate(lines, start=1):
         if line.lstrip().startswith(("```", "~~~")):
             in_fence = not in_fence
         match = None if in_fence else MARKDOWN_HEADING.match(line.rstrip("\n"))
         if match:
-            if buf:
+            if has_body:
                 segments.append(_section(buf, trail, start))
+                start, buf, has_body = n, [], False
+            elif not any(text.strip() for text in buf):  # only blank lines so far: the section starts here
+                start, buf = n, []
             level = len(match.group(1))
             trail = [*trail[: level - 1], match.group(2)]
-            start, buf = n, [line]
+            buf.append(line)
         else:
             buf.append(line)
+            has_body = has_body or bool(line.strip())
     if buf:
         segments.append(_section(buf, trail, start))
     return segments
@@ -160,16 +160,19 @@ def _docx(data: bytes, path: Path, count_tokens: Callable[[str], int], max_token
     segments: list[Segment] = []
     trail: list[str] = []
     buf: list[str] = []
+    has_body = False  # a heading with nothing under it yet stays with the section that follows
     for paragraph in document.paragraphs:
         style = (paragraph.style.name if paragraph.style is not None else "") or ""
         if style.startswith("Heading") or style == "Title":
-            if buf:
+            if has_body:
                 segments.append(Segment("\n".join(buf), {"heading": " > ".join(trail)} if trail else {}))
+                buf, has_body = [], False
             level = int(style.split()[-1]) if style.split()[-1].isdigit() else 1
             trail = [*trail[: level - 1], paragraph.text.strip()]
-            buf = [paragraph.text]
+            buf.append(paragraph.text)
         elif paragraph.text.strip():
             buf.append(paragraph.text)
+            has_body = True
     if buf:
         segments.append(Segment("\n".join(buf), {"heading": " > ".join(trail)} if trail else {}))
     for t, table in enumerate(document.tables, start=1):
@@ -190,15 +193,18 @@ def _html(data: bytes, path: Path, count_tokens: Callable[[str], int], max_token
     segments: list[Segment] = []
     trail: list[str] = []
     buf: list[str] = []
+    has_body = False  # a heading with nothing under it yet stays with the section that follows
     for line in text.splitlines():
         if line.startswith(HEADING_MARK):
-            if buf:
+            if has_body:
                 segments.append(Segment("\n".join(buf), {"heading": " > ".join(trail)} if trail else {}))
+                buf, has_body = [], False
             level, title = int(line[2]), line[4:].strip()
             trail = [*trail[: level - 1], title]
-            buf = [title]
+            buf.append(title)
         elif line.strip():
             buf.append(line.strip())
+            has_body = True
     if buf:
         segments.append(Segment("\n".join(buf), {"heading": " > ".join(trail)} if trail else {}))
     return segments

@@ -5,17 +5,22 @@ default chunk size, so a search without an agent always has something to answer 
 knowledge source of kind 'workspace' (or 'file', naming one storage path) adds its own (model, chunk size,
 overlap) over the files its `file_kinds` and `path_glob` select. Sources of other kinds (url, text, repo)
 are not workspace files and are not handled here.
+
+A chunk size is at most what the index's embedder reads whole: its window less the special tokens it adds
+(254 for all-MiniLM-L6-v2's 256). A larger one is clamped to that, and the target says why; the chunk profile
+names the size actually used.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 
 import psycopg
 
+from cogo.embed import Embedder, get_embedder
 from cogo.knowledge.chunking import CHUNKER_VERSION, DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, chunk_profile
 
 
@@ -54,6 +59,7 @@ class IndexTarget:
     path_glob: str | None = None
     storage_path: str | None = None  # a 'file' source: exactly this file
     chunker_version: str = CHUNKER_VERSION
+    clamped: str | None = field(default=None, compare=False)  # why chunk_size is less than was asked for
 
     @property
     def profile(self) -> str:
@@ -93,6 +99,41 @@ class ActiveFile:
     def model_profiles(self) -> set[tuple[str, str]]:
         return {(t.model, t.profile) for t in self.targets}
 
+    def embedders(self, profile: str) -> list[Embedder]:
+        """The embedders that read this file's chunks of `profile`: every chunk must fit each one's window."""
+        found = (window_embedder(m) for m in sorted({t.model for t in self.targets if t.profile == profile}))
+        return [e for e in found if e is not None]
+
+
+def window_embedder(model: str) -> Embedder | None:
+    """The embedder whose window `model`'s chunks must fit; None for a spec no embedder can be made for (the
+    embed stage reports that model's failure)."""
+    try:
+        return get_embedder(model)
+    except (ValueError, ImportError):
+        return None
+
+
+def fitted_size(model: str, size: int, overlap: int) -> tuple[int, int, str | None]:
+    """(chunk size, overlap, why it was clamped): `size` unless `model` reads fewer tokens whole."""
+    embedder = window_embedder(model)
+    if embedder is None or size <= embedder.chunk_budget:
+        return size, overlap, None
+    budget = embedder.chunk_budget
+    reason = (
+        f"chunk_size {size} is over what {model} reads whole ({embedder.max_input_tokens} tokens including its "
+        f"{embedder.special_tokens} special tokens): chunked at {budget} tokens"
+    )
+    # An overlap near the clamped size would move each window on by a token or two.
+    return budget, min(overlap, budget // 2), reason
+
+
+def _fitted(target: IndexTarget) -> IndexTarget:
+    size, overlap, clamped = fitted_size(target.model, target.chunk_size, target.chunk_overlap)
+    if clamped and target.source_id is not None:
+        clamped = f"knowledge source {target.source_id}: {clamped}"
+    return replace(target, chunk_size=size, chunk_overlap=overlap, clamped=clamped)
+
 
 def load_targets(
     conn: psycopg.Connection,
@@ -104,9 +145,9 @@ def load_targets(
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP,
 ) -> list[IndexTarget]:
     """Each organisation's default index (`default_model`, `chunk_size`/`chunk_overlap`) and its agents'
-    knowledge sources, all chunked by `chunker_version`."""
+    knowledge sources, all chunked by `chunker_version`, each chunk size clamped to its model's (fitted_size)."""
     targets = [
-        IndexTarget(org, None, default_model, chunk_size, chunk_overlap, chunker_version=chunker_version)
+        _fitted(IndexTarget(org, None, default_model, chunk_size, chunk_overlap, chunker_version=chunker_version))
         for org in organization_ids
     ]
     rows = conn.execute(
@@ -118,9 +159,8 @@ def load_targets(
     ).fetchall()
     for org, sid, kind, uri, kinds, glob, model, size, overlap in rows:
         storage_path = (uri or "").removeprefix("workspace://").lstrip("/") if kind == "file" else None
-        targets.append(
-            IndexTarget(org, sid, model, size, overlap, tuple(kinds), glob or None, storage_path, chunker_version)
-        )
+        target = IndexTarget(org, sid, model, size, overlap, tuple(kinds), glob or None, storage_path, chunker_version)
+        targets.append(_fitted(target))
     return targets
 
 
