@@ -23,7 +23,7 @@ from cogo.knowledge.chunking import chunk_profile
 from cogo.knowledge.embed_stage import embed_files
 from cogo.workspace.register import register_files
 from tests.embeddings_server import embeddings_server
-from tests.knowledge_helpers import ORG, files_dir, seed_tenants
+from tests.knowledge_helpers import CONV, ORG, files_dir, seed_tenants
 
 LOCAL = "local:all-MiniLM-L6-v2"
 OPENAI = "openai:text-embedding-3-small"
@@ -280,3 +280,22 @@ def test_openai_declares_its_window_and_chunks_stay_within_its_bound(conn: psyco
     sizes = [len(c.encode()) for c in big]
     assert len(sizes) > 5 and max(sizes) <= 8191 and min(sizes) > 4000
     assert_covered(" ".join(words), big)
+
+
+def test_no_stored_message_piece_is_longer_than_the_local_models_window(conn: psycopg.Connection) -> None:
+    from cogo.knowledge.messages import embed_messages
+
+    rng = random.Random(5)
+    long_messages = [" ".join(paragraph(rng) for _ in range(12)) for _ in range(6)]
+    for text in long_messages:
+        conn.execute(
+            "INSERT INTO messages (conversation_id, organization_id, role, content) VALUES (%s, %s, 'user', %s)",
+            (CONV, ORG, text),
+        )
+    conn.commit()
+    report = embed_messages(conn, get_embedder, LOCAL)
+    assert report.messages_embedded == len(long_messages) and not report.failures
+    pieces = [r[0] for r in conn.execute("SELECT content FROM embeddings WHERE message_id IS NOT NULL").fetchall()]
+    assert len(pieces) > 3 * len(long_messages)  # long messages are cut into several windows
+    counts = [len(e.ids) for e in model_tokenizer().encode_batch(pieces)]
+    assert max(counts) <= model_window(), f"{sum(c > model_window() for c in counts)} pieces over the window"

@@ -136,7 +136,10 @@ def concept_links(
 
 
 code_graph_job = dg.define_asset_job(
-    "code_graph_job", selection=[code_graph, code_embeddings, concept_links], description="New commits to graph."
+    "code_graph_job",
+    selection=[code_graph, code_embeddings, concept_links],
+    executor_def=dg.in_process_executor,
+    description="New commits to the graph, their code embeddings and concept links, in one process.",
 )
 
 
@@ -152,7 +155,12 @@ def heads_now(repos: list[str]) -> dict[str, str]:
     return heads
 
 
-@dg.sensor(job=code_graph_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(
+    job=code_graph_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Starts code_graph_job when a repository of COGO_REPOS has a new head on its default branch.",
+)
 def git_commits_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
     """A run when a repository's default branch has moved; the cursor is {repo: last head seen}. The run
     processes the commits itself: the sensor only reads each branch's head."""

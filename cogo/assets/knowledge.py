@@ -262,8 +262,19 @@ reindex_weekly = dg.ScheduleDefinition(
     description="Sundays at 02:23 UTC: rebuild knowledge indexes whose model, chunk size or chunker changed.",
 )
 
+# Dagster's own automation sensor is off by default: this one evaluates the eager conditions above (a manual
+# workspace_files run flows on to chunks and vectors; new vectors to the tenant indexes) with no toggle.
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "cogo_automation_sensor",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Evaluates every asset's automation condition (eager: file_chunks, file_embeddings, "
+    "tenant_vector_indexes follow their parents), on by default.",
+)
+
 assets = [file_chunks, file_embeddings, message_embeddings, tenant_vector_indexes]
 checks = [knowledge_embedded]
 jobs = [reindex_job, message_embeddings_job]
 schedules = [reindex_weekly]
-sensors = [new_messages_sensor]
+sensors = [new_messages_sensor, automation_sensor]

@@ -98,14 +98,25 @@ def workspace_files(
     )
 
 
+# A dropped file should be searchable within seconds: registration, chunking and embedding go in one run, in one
+# process (a process per step would cost more than a small file's work).
+workspace_ingest_job = dg.define_asset_job(
+    "workspace_ingest_job",
+    selection=dg.AssetSelection.assets("workspace_files", "file_chunks", "file_embeddings"),
+    executor_def=dg.in_process_executor,
+    description="Register what changed under the workspace root, chunk and embed it: what workspace_files_sensor "
+    "starts.",
+)
+
+
 @dg.sensor(
     name="workspace_files_sensor",
-    target=[workspace_files],
-    minimum_interval_seconds=30,
+    job=workspace_ingest_job,
+    minimum_interval_seconds=5,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Walks the workspace root with lstat only and requests workspace_files for the files and "
-    "directories changed since its cursor (an mtime watermark); the asset does the hashing. The first tick "
-    "requests a full scan.",
+    description="Walks the workspace root with lstat only and starts workspace_ingest_job (register, chunk, embed) "
+    "for the files and directories changed since its cursor (an mtime watermark); the asset does the hashing. "
+    "The first tick requests a full scan.",
 )
 def workspace_files_sensor(context: dg.SensorEvaluationContext, workspace: WorkspaceResource):
     root = workspace.path()
@@ -135,4 +146,5 @@ def workspace_files_sensor(context: dg.SensorEvaluationContext, workspace: Works
 
 
 assets = [workspace_files]
+jobs = [workspace_ingest_job]
 sensors = [workspace_files_sensor]

@@ -121,8 +121,11 @@ def embed_messages(
         if missing:
             counter = counter or TokenCounter()
         for model, rows in by_model.items():
-            pieces = _pieces(rows, chunk_size, chunk_overlap, counter)  # type: ignore[arg-type]
-            _embed_model(conn, embedder_for(model), pieces, len(rows), report, slice_size)
+            embedder = embedder_for(model)
+            # Windows every piece of which the model reads whole, special tokens included.
+            size = min(chunk_size, embedder.chunk_budget)
+            pieces = _pieces(rows, size, min(chunk_overlap, size // 2), counter, embedder)  # type: ignore[arg-type]
+            _embed_model(conn, embedder, pieces, len(rows), report, slice_size)
         with conn.transaction():
             report.rows_deleted = _delete_unwanted(conn, default_model, report.incomplete_organizations)
         conn.commit()
@@ -134,10 +137,12 @@ def embed_messages(
     return report
 
 
-def _pieces(rows: list[tuple], size: int, overlap: int, counter: TokenCounter) -> dict[int, list[_Piece]]:
+def _pieces(
+    rows: list[tuple], size: int, overlap: int, counter: TokenCounter, embedder: Embedder
+) -> dict[int, list[_Piece]]:
     out: dict[int, list[_Piece]] = {}
     for message_id, org, agent, role, content, _model in rows:
-        chunks = chunk_segments([Segment(content.replace("\x00", ""))], size, overlap, counter)
+        chunks = chunk_segments([Segment(content.replace("\x00", ""))], size, overlap, counter, [embedder])
         out[message_id] = [
             _Piece(
                 message_id,
@@ -168,7 +173,7 @@ def _embed_model(
     to_embed = [s for s in by_sha if s not in vectors]
     failed: dict[str, str] = {}
     texts = [by_sha[s][0].content for s in to_embed]
-    for slice_vectors, slice_failed in embed_slices(embedder, texts, to_embed, slice_size, figures):
+    for slice_vectors, slice_failed in embed_slices(embedder, texts, to_embed, slice_size, figures, truncate=False):
         vectors.update(slice_vectors)
         failed.update(slice_failed)
     figures.embed_calls += embedder.stats.calls - calls_before
