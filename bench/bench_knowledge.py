@@ -119,7 +119,11 @@ def overlap_for(chunk_tokens: int) -> int:
 
 
 def profile_for(chunk_tokens: int) -> str:
-    return chunk_profile(chunk_tokens, overlap_for(chunk_tokens))
+    """The profile cogo's chunk stage uses for this size: clamped to what the model reads whole."""
+    from cogo.knowledge.targets import fitted_size
+
+    size, overlap, _ = fitted_size(MODEL, chunk_tokens, overlap_for(chunk_tokens))
+    return chunk_profile(size, overlap)
 
 
 def sentence(rng: random.Random) -> str:
