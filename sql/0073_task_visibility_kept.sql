@@ -5,6 +5,10 @@ ALTER TABLE agent_tasks
     ADD COLUMN kept_visibility text CHECK (kept_visibility IN ('private', 'shared')),
     ADD COLUMN kept_owner text;
 
+-- Tasks already without a conversation cannot say whether they never had one or lost it to an earlier sweep
+-- (which then showed a private conversation's task to everyone): they fail closed, visible to their own user.
+UPDATE agent_tasks SET kept_visibility = 'private' WHERE conversation_id IS NULL;
+
 CREATE FUNCTION agent_tasks_keep_visibility() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN

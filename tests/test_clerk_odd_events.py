@@ -346,3 +346,13 @@ def test_arbitrary_signed_bodies_never_answer_5xx(http: httpx.Client, db: psycop
     # No event time beyond the accepted range (one would not even load into a Python datetime).
     latest = db.execute("SELECT max(event_time) < now() + interval '1 day 1 minute' FROM clerk_webhook_inbox")
     assert latest.fetchone()[0] in (True, None)
+
+
+def test_a_value_the_mirror_cannot_store_is_refused_at_the_door(http: httpx.Client, db: psycopg.Connection) -> None:
+    huge = event(
+        "organization.updated", {**clerk_org("org_odd"), "max_allowed_memberships": 2**63}, timestamp_ms=BASE_MS
+    )
+    assert_refused(post_signed(http, body_of(huge)), "max_allowed_memberships")
+    assert stored(db) == 0
+    fine = event("organization.updated", {**clerk_org("org_odd"), "max_allowed_memberships": 50}, timestamp_ms=BASE_MS)
+    assert post_signed(http, body_of(fine)).status_code == 200

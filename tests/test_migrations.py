@@ -106,3 +106,19 @@ def test_far_future_clerk_times_written_before_the_range_check_are_forgotten(emp
     with psycopg.connect(empty_database_url) as conn:
         rows = dict(conn.execute("SELECT id, clerk_updated_at::text FROM users").fetchall())
     assert rows == {"user_future": None, "user_fine": "2026-01-01 00:00:00+00"}
+
+
+def test_tasks_unlinked_before_visibility_was_kept_fail_closed(empty_database_url: str) -> None:
+    everything = discover()
+    migrate(empty_database_url, [m for m in everything if m.version < 73])
+    with psycopg.connect(empty_database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO organizations (id, name) VALUES ('org_m', 'M')")
+        conn.execute("INSERT INTO users (id) VALUES ('user_owner'), ('user_other')")
+        conn.execute("INSERT INTO agent_tasks (organization_id, user_id, title) VALUES ('org_m', 'user_owner', 'x')")
+    migrate(empty_database_url, everything)
+    with psycopg.connect(empty_database_url) as conn:
+        seen = {
+            me: conn.execute("SELECT count(*) FROM agent_tasks t WHERE cogo_task_visible(t, %s)", (me,)).fetchone()
+            for me in ("user_owner", "user_other")
+        }
+    assert seen == {"user_owner": (1,), "user_other": (0,)}

@@ -5,8 +5,11 @@ empty or unmounted root, files that vanish in the middle of a scan. Real files, 
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
+import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -21,9 +24,11 @@ from cogo.resources import PostgresResource
 from cogo.resources.workspace import WorkspaceResource
 from cogo.workspace.fs import UnsafePath, open_file, relative_parts
 from cogo.workspace.register import DeletionGuard, register_files
+from cogo.workspace.scan import walk
 from tests.knowledge_helpers import CONV, ORG, OTHER_USER, USER, files_dir, seed_tenants
 
 MODEL = "openai:test-embed"
+NOBODY = 65534
 SECRET = "TOP SECRET: the root password of the host"
 
 
@@ -61,10 +66,11 @@ def test_a_directory_swapped_for_a_symlink_after_registration_is_never_read(
     assert not any("SECRET" in c for c in _chunks(db))
     assert [p for p, _ in report.skipped] == [_rel(root, docs / "notes.txt")]
     assert "symlink" in report.skipped[0][1]
-    # The next scan refuses the symlink and the file it hid is gone.
+    # The next scan refuses the symlink; the row behind it is kept (its state is unknown, not deleted).
     again = register_files(db, root, full=True)
     assert "symlink" in dict(again.refused)[_rel(root, docs)]
-    assert again.deleted == [_rel(root, docs / "notes.txt")]
+    assert "symlink" in dict(again.refused)[_rel(root, docs / "notes.txt")]
+    assert again.deleted == [] and list(_active(db)) == [_rel(root, docs / "notes.txt")]
 
 
 def test_bytes_that_are_not_the_registered_ones_are_not_extracted(db: psycopg.Connection, tmp_path: Path) -> None:
@@ -80,6 +86,10 @@ def test_bytes_that_are_not_the_registered_ones_are_not_extracted(db: psycopg.Co
     assert not _chunks(db)
     assert "content differs from its registration" in report.skipped[0][1]
     assert not db.execute("SELECT 1 FROM file_extractions").fetchall()  # retried once registered again
+    # The next scan that covers it hashes it again (its size and mtime alone would say nothing changed).
+    assert register_files(db, tmp_path, full=True).changed == [_rel(tmp_path, path)]
+    chunk_files(db, tmp_path, MODEL)
+    assert [c.startswith("TOP SECRET") for c in _chunks(db)] == [True]
 
 
 def test_a_hard_link_is_refused_not_indexed(db: psycopg.Connection, tmp_path: Path) -> None:
@@ -91,14 +101,41 @@ def test_a_hard_link_is_refused_not_indexed(db: psycopg.Connection, tmp_path: Pa
     os.link(outside, uploads / "innocent.txt")
     (uploads / "fine.txt").write_text("an ordinary upload")
     report = register_files(db, root, full=True)
-    assert "hard link" in dict(report.refused)[_rel(root, uploads / "innocent.txt")]
+    assert "hard link" in dict(report.pending)[_rel(root, uploads / "innocent.txt")]
     assert list(_active(db)) == [_rel(root, uploads / "fine.txt")]
     with pytest.raises(UnsafePath, match="hard link"):
         open_file(root, _rel(root, uploads / "innocent.txt"))
-    # A hard link made later to a registered file: the file is not read again under two names.
+    # A second name given later to a registered file (a backup by hard links, say): the row stays and its
+    # registered bytes are still read (the hash decides); other bytes are not taken from it.
     os.link(uploads / "fine.txt", tmp_path / "second-name")
-    chunked = chunk_files(db, root, MODEL)
-    assert "hard link" in chunked.skipped[0][1] and not _chunks(db)
+    again = register_files(db, root, full=True)
+    assert (again.deleted, again.unchanged) == ([], 1)
+    chunk_files(db, root, MODEL)
+    assert _chunks(db) == ["an ordinary upload"]
+    (uploads / "fine.txt").write_text("changed through its other name")
+    changed = register_files(db, root, full=True)
+    assert "hard link" in dict(changed.pending)[_rel(root, uploads / "fine.txt")]
+    assert (changed.changed, changed.deleted, list(_active(db))) == ([], [], [_rel(root, uploads / "fine.txt")])
+
+
+def test_a_hard_link_to_another_users_file_neither_registers_nor_deletes_it(
+    db: psycopg.Connection, tmp_path: Path
+) -> None:
+    seed_tenants(db)
+    victim = files_dir(tmp_path) / "contract.txt"
+    victim.write_text("the victim's contract")
+    register_files(db, tmp_path, full=True)
+    (victim_id,) = _active(db).values()
+    shared = uuid.uuid4()
+    db.execute(
+        "INSERT INTO conversations (id, organization_id, user_id, visibility) VALUES (%s, %s, %s, 'shared')",
+        (shared, ORG, USER),
+    )
+    stolen = files_dir(tmp_path, conv=shared) / "mine-now.txt"
+    os.link(victim, stolen)
+    report = register_files(db, tmp_path, full=True)
+    assert "hard link" in dict(report.pending)[_rel(tmp_path, stolen)]
+    assert report.deleted == [] and _active(db) == {_rel(tmp_path, victim): victim_id}
 
 
 # -- 2. one path rule ---------------------------------------------------------------------------------------
@@ -359,3 +396,143 @@ def test_a_file_that_vanishes_or_turns_into_a_symlink_mid_scan_does_not_stop_the
     assert not db.execute(
         "SELECT 1 FROM files WHERE sha256 = encode(sha256(%s::bytea), 'hex')", (SECRET.encode(),)
     ).fetchall()
+
+
+def _as_service_user(fn: Callable[[], object]) -> object:
+    """fn() as an unprivileged user (root reads any file): in a forked child as nobody when we are root."""
+    if os.geteuid() != 0:
+        return fn()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(read)
+        try:
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            out = pickle.dumps(fn())
+        except BaseException as exc:
+            out = pickle.dumps(RuntimeError(repr(exc)))
+        os.write(write, out)
+        os._exit(0)
+    os.close(write)
+    data = b""
+    while chunk := os.read(read, 1 << 16):
+        data += chunk
+    os.waitpid(pid, 0)
+    result = pickle.loads(data)
+    if isinstance(result, RuntimeError):
+        raise result
+    return result
+
+
+def test_an_unreadable_folder_is_recorded_and_the_rest_of_the_scan_registers(database_url: str, tmp_path: Path) -> None:
+    root = Path(tempfile.mkdtemp(prefix="cogo-ws-"))  # outside pytest's 0700 folder: the service user walks it
+    other = uuid.uuid4()
+    try:
+        with psycopg.connect(database_url, autocommit=True) as db:
+            seed_tenants(db)
+            db.execute(
+                "INSERT INTO conversations (id, organization_id, user_id) VALUES (%s, %s, %s)", (other, ORG, USER)
+            )
+        (files_dir(root) / "kept.txt").write_text("registered before the folder was locked")
+        locked = files_dir(root, conv=other)
+        (locked / "inside.txt").write_text("behind a folder the service cannot read")
+        for folder, _, names in os.walk(root):
+            os.chown(folder, NOBODY, NOBODY)
+            for name in names:
+                os.chown(os.path.join(folder, name), NOBODY, NOBODY)
+        root.chmod(0o755)
+
+        def scan() -> dict[str, object]:
+            # Connected here: the service user cannot reach the test server's socket, the connection is passed.
+            conn = psycopg.connect(database_url, autocommit=True)
+
+            def registered() -> dict[str, object]:
+                report = register_files(conn, root, full=True)
+                return {"new": report.new, "deleted": report.deleted, "pending": dict(report.pending)}
+
+            try:
+                return _as_service_user(registered)  # type: ignore[return-value]
+            finally:
+                conn.close()
+
+        first = scan()
+        assert len(first["new"]) == 2  # type: ignore[arg-type]
+        locked.parent.parent.chmod(0o000)  # the tenant locks a conversation folder
+        late = files_dir(root) / "late.txt"
+        late.write_text("another tenant's upload meanwhile")
+        os.chown(late, NOBODY, NOBODY)
+        second = scan()
+        assert second["new"] == [_rel(root, late)] and second["deleted"] == []
+        assert "cannot be read" in second["pending"][_rel(root, locked / "inside.txt")]  # type: ignore[index]
+    finally:
+        if (root / ORG / USER / str(other)).exists():
+            (root / ORG / USER / str(other)).chmod(0o755)
+        shutil.rmtree(root)
+
+
+def test_a_replaced_disk_or_a_symlinked_organisation_folder_deletes_nothing(
+    db: psycopg.Connection, tmp_path: Path
+) -> None:
+    seed_tenants(db)
+    root = tmp_path / "ws"
+    _many(root, 3)
+    register_files(db, root, full=True)
+    ids = _active(db)
+    moved = tmp_path / "elsewhere"
+    (root / ORG).rename(moved)
+    (root / "lost+found").mkdir()  # a freshly formatted disk
+    fresh = register_files(db, root, full=True)
+    assert fresh.deleted == [] and "empty" in fresh.held_deletions[ORG]["reason"]
+    (root / ORG).symlink_to(moved, target_is_directory=True)  # the operator links the folder to another disk
+    linked = register_files(db, root, full=True)
+    assert linked.deleted == [] and _active(db) == ids
+    refused = dict(linked.refused)
+    assert "symlink" in refused[ORG] and all("symlink" in refused[p] for p in ids)
+
+
+def test_a_member_removed_later_cannot_change_their_files_content(db: psycopg.Connection, tmp_path: Path) -> None:
+    seed_tenants(db)
+    path = files_dir(tmp_path) / "plan.txt"
+    path.write_text("the plan as registered")
+    register_files(db, tmp_path, full=True)
+    (before,) = db.execute("SELECT id, sha256 FROM files").fetchall()
+    db.execute("UPDATE organization_memberships SET deleted_at = now() WHERE user_id = %s", (USER,))
+    path.write_text("new words from someone no longer in the organisation")
+    report = register_files(db, tmp_path, full=True)
+    assert report.changed == [] and report.deleted == []
+    assert "no longer a member" in dict(report.refused)[_rel(tmp_path, path)]
+    assert db.execute("SELECT id, sha256 FROM files").fetchall() == [before]
+
+
+def test_a_conversation_has_one_folder_name(db: psycopg.Connection, tmp_path: Path) -> None:
+    seed_tenants(db)
+    for conv in (str(CONV).upper(), "{" + str(CONV) + "}", str(CONV).replace("-", ""), f"urn:uuid:{CONV}"):
+        folder = tmp_path / ORG / USER / conv / "files" / "uploads"
+        folder.mkdir(parents=True)
+        (folder / "a.txt").write_text(conv)
+    (tmp_path / f"{ORG}\n").mkdir()  # a trailing newline is no organisation id
+    report = register_files(db, tmp_path, full=True)
+    assert report.new == []
+    assert sum("canonical form" in r for _, r in report.refused) == 4
+
+
+def test_the_walk_never_enters_a_directory_swapped_for_a_symlink_mid_walk(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    (root / "a").mkdir(parents=True)
+    (root / "b").mkdir()
+    (root / "b" / "ordinary.txt").write_text("x")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "id_rsa").write_text("private key")
+    seen: list[str] = []
+    for entry in walk(root):
+        seen.append(entry.path)
+        if entry.kind == "dir" and entry.path in ("a", "b") and not (root / "swapped").exists():
+            # The other directory, listed but not entered yet, becomes a symlink out of the root.
+            other = root / ("b" if entry.path == "a" else "a")
+            shutil.rmtree(other)
+            other.symlink_to(outside, target_is_directory=True)
+            (root / "swapped").write_text("")
+    assert not any("id_rsa" in p for p in seen)

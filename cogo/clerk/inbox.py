@@ -81,6 +81,8 @@ def parse_event(body: bytes) -> dict[str, Any]:
         raise WebhookRejected(400, "bad_request", problem, final=True)
     try:
         check_event_times(payload)
+        # What the mirror would refuse to apply is refused here, while Clerk can still be told.
+        change_from_event(payload["type"], payload)
     except RecordError as exc:
         raise WebhookRejected(400, "bad_request", f"event refused: {exc}", final=True) from None
     return payload

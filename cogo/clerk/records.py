@@ -92,6 +92,15 @@ def _finite(value: int | float) -> bool:
     return isinstance(value, int) or math.isfinite(value)  # an int has no NaN and may be too big for a float
 
 
+def _int32(value: Any, field: str) -> int | None:
+    """An integer column's value (None when absent or not an integer); RecordError past what it can hold."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    if not -(2**31) <= value < 2**31:
+        raise RecordError(f"{field} {value} is out of range")
+    return value
+
+
 def check_event_times(payload: dict[str, Any], now_ms: int | None = None) -> None:
     """RecordError when a time the mirror would read from this event is not a number in the accepted range."""
     checked_ms(payload.get("timestamp"), "timestamp", now_ms)
@@ -139,7 +148,7 @@ def organization_row(data: dict[str, Any]) -> dict[str, Any]:
         "slug": data.get("slug"),
         "image_url": data.get("image_url") or data.get("logo_url"),
         "public_metadata": _object(data.get("public_metadata")),
-        "max_allowed_memberships": max_members if isinstance(max_members, int) else None,
+        "max_allowed_memberships": _int32(max_members, "max_allowed_memberships"),
         "created_ms": checked_ms(data.get("created_at"), "created_at"),
         "updated_ms": _required_ms(data),
     }

@@ -119,7 +119,7 @@ def _process(
     max_tokens = 0
     if build:
         max_tokens = max(parse_profile(p)[1] for p in build)
-        source = _read(root, f, max_bytes, report)
+        source = _read(conn, root, f, max_bytes, report)
         if source is None:
             return  # not readable as registered: nothing changes until the workspace scan has looked again
         if isinstance(source, Extraction):
@@ -181,7 +181,9 @@ def _process(
     report.chunks_written += len(rows)
 
 
-def _read(root: Path, f: ActiveFile, max_bytes: int, report: ChunkReport) -> bytes | Extraction | None:
+def _read(
+    conn: psycopg.Connection, root: Path, f: ActiveFile, max_bytes: int, report: ChunkReport
+) -> bytes | Extraction | None:
     """The file's registered bytes, an Extraction when there is nothing to read (no extractor, too large), or
     None when the file cannot be read as registered (gone, swapped, changed, unreadable): skipped and listed."""
     kind = extractor_for(f.filename, f.mime_type)
@@ -194,6 +196,9 @@ def _read(root: Path, f: ActiveFile, max_bytes: int, report: ChunkReport) -> byt
     except (ContentChanged, UnsafePath, OSError) as exc:
         reason = str(exc) if not isinstance(exc, OSError) else f"cannot be read: {exc.strerror or exc}"
         report.skipped.append((f.storage_path, reason))
+        if isinstance(exc, ContentChanged):
+            # Other bytes under the registered size and mtime: the next scan that covers it hashes it again.
+            conn.execute("UPDATE files SET file_mtime = NULL WHERE id = %s", (f.id,))
         return None
 
 

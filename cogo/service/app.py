@@ -19,7 +19,9 @@ from cogo import __version__
 from cogo.config import Settings
 from cogo.service.base_app import ReadServiceApp
 from cogo.service.health import router as health_router
+from cogo.service.limits import BodyLimit
 from cogo.service.read_service import install_read_service
+from cogo.service.settings import ServiceSettings
 from cogo.service.webhooks import router as clerk_webhooks_router
 
 log = logging.getLogger("cogo.service")
@@ -65,4 +67,6 @@ def create_app(settings: Settings | None = None) -> ReadServiceApp:
     app.include_router(health_router)
     install_read_service(app)
     app.include_router(clerk_webhooks_router)
+    max_bytes = ServiceSettings.from_env().max_body_bytes
+    app.outer_middleware.insert(0, lambda inner: BodyLimit(inner, max_bytes))  # outermost: before anything reads
     return app

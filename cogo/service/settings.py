@@ -19,6 +19,7 @@ DEFAULT_INLINE_TIMEOUT_MS = 200
 # how long a delete in Clerk may take to be honoured, beyond the webhook's own delay.
 DEFAULT_REVOCATION_TTL_S = 5.0
 INLINE_READS_MODES = ("auto", "on", "off")
+DEFAULT_MAX_BODY_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class ServiceSettings:
     inline_reads: str = "auto"
     inline_timeout_ms: int = DEFAULT_INLINE_TIMEOUT_MS
     revocation_ttl_s: float = DEFAULT_REVOCATION_TTL_S
+    # Request bodies past this many bytes are refused with 413 before they are read (cogo.service.limits).
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -64,6 +67,7 @@ class ServiceSettings:
             inline_reads=_inline_reads_mode(env.get("COGO_SERVICE_INLINE_READS") or "auto"),
             inline_timeout_ms=max(1, int(env.get("COGO_SERVICE_INLINE_TIMEOUT_MS") or DEFAULT_INLINE_TIMEOUT_MS)),
             revocation_ttl_s=max(0.0, float(env.get("COGO_SERVICE_REVOCATION_TTL_S") or DEFAULT_REVOCATION_TTL_S)),
+            max_body_bytes=max(1, int(env.get("COGO_SERVICE_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES)),
         )
 
 

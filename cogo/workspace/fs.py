@@ -23,6 +23,7 @@ from cogo.errors import CogoError
 
 # Longer paths could not be indexed by Postgres's btree (the unique index on files.storage_path).
 MAX_PATH_BYTES = 1024
+MAX_NAME_BYTES = 255  # what Linux filesystems allow for one name
 
 
 class UnsafePath(CogoError):
@@ -51,7 +52,8 @@ def relative_parts(storage_path: str) -> list[str]:
     """The components of a storage path, or UnsafePath. The one rule for a path relative to the workspace
     root, which the database's `cogo_safe_relative_path` states again for the `files` table: non-empty
     UTF-8 of at most MAX_PATH_BYTES, no NUL or backslash, '/'-separated components none of which is empty,
-    '.' or '..' (so neither absolute nor ending in '/'). Any other name is fine: `notes...v2.txt`, `..x`."""
+    '.' or '..' (so neither absolute nor ending in '/') or longer than MAX_NAME_BYTES. Any other name is fine:
+    `notes...v2.txt`, `..x`."""
     if "\x00" in storage_path or "\\" in storage_path:
         raise UnsafePath("unsafe path: path contains a backslash or NUL")
     try:
@@ -67,6 +69,8 @@ def relative_parts(storage_path: str) -> list[str]:
         raise UnsafePath("unsafe path: path traversal ('.' or '..' component)")
     if "" in parts:
         raise UnsafePath("unsafe path: empty path or empty component")
+    if any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in parts):
+        raise UnsafePath(f"unsafe path: a name longer than {MAX_NAME_BYTES} bytes")
     return parts
 
 
@@ -92,6 +96,16 @@ def _directories(root: Path, parts: list[str]) -> Iterator[list[int] | None]:
             os.close(fd)
 
 
+def open_directory(root: Path, relative: str) -> int | None:
+    """A descriptor of root/relative ('' for the root itself) reached through plain directories; None when it
+    does not exist; UnsafePath through a symlink. The caller closes it."""
+    if not relative:
+        return os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    parts = relative_parts(relative)
+    with _directories(root, [*parts, "-"]) as fds:
+        return None if fds is None else os.dup(fds[-1])
+
+
 def lstat(root: Path, storage_path: str) -> os.stat_result | None:
     """The entry's own lstat (a symlink's, not its target's), None when it does not exist; UnsafePath when
     the way to it is not plain directories."""
@@ -105,19 +119,25 @@ def lstat(root: Path, storage_path: str) -> os.stat_result | None:
             return None
 
 
-def check_file(st: os.stat_result) -> None:
-    """UnsafePath unless `st` is a regular file with a single name."""
+def check_regular(st: os.stat_result) -> None:
+    """UnsafePath unless `st` is a regular file (not a symlink, FIFO, socket or device)."""
     if stat.S_ISLNK(st.st_mode):
         raise UnsafePath("symlink: symlinks are never followed")
     if not stat.S_ISREG(st.st_mode):
         raise UnsafePath("not a regular file")
+
+
+def check_file(st: os.stat_result) -> None:
+    """UnsafePath unless `st` is a regular file with a single name: another name could be outside the root, so
+    bytes not registered yet are never taken from a file with several."""
+    check_regular(st)
     if st.st_nlink > 1:
-        raise UnsafePath(f"hard link ({st.st_nlink} names): a file with several names is never read")
+        raise UnsafePath(f"hard link ({st.st_nlink} names): a file with several names is not registered")
 
 
-def open_file(root: Path, storage_path: str) -> BinaryIO:
-    """The file opened for reading; FileNotFoundError when it is gone, UnsafePath when it is not a plain,
-    single-named regular file reached through plain directories."""
+def open_file(root: Path, storage_path: str, *, single_name: bool = True) -> BinaryIO:
+    """The file opened for reading; FileNotFoundError when it is gone, UnsafePath when it is not a plain
+    regular file reached through plain directories, or (`single_name`) when it has several names."""
     parts = relative_parts(storage_path)
     with _directories(root, parts) as fds:
         if fds is None:
@@ -130,7 +150,7 @@ def open_file(root: Path, storage_path: str) -> BinaryIO:
             raise
     handle = os.fdopen(fd, "rb")
     try:
-        check_file(os.fstat(handle.fileno()))
+        (check_file if single_name else check_regular)(os.fstat(handle.fileno()))
     except BaseException:
         handle.close()
         raise
@@ -140,8 +160,8 @@ def open_file(root: Path, storage_path: str) -> BinaryIO:
 def read_registered(root: Path, storage_path: str, sha256: str | None, *, max_bytes: int) -> bytes:
     """The file's bytes, only if their sha256 is the registered one: whatever was swapped in after the
     registration (by any means) is never extracted. FileTooLarge past `max_bytes`, ContentChanged on a
-    different hash, and whatever open_file raises."""
-    with open_file(root, storage_path) as f:
+    different hash, and whatever open_file raises. A second name does not matter here: the hash decides."""
+    with open_file(root, storage_path, single_name=False) as f:
         size = os.fstat(f.fileno()).st_size
         if size > max_bytes:
             raise FileTooLarge(f"{size} bytes is over the {max_bytes}-byte limit")

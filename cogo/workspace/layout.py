@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from cogo.workspace.fs import UnsafePath, relative_parts
 
 KIND_DIRS = {"uploads": "upload", "generated": "generated", "attachments": "attachment"}
-ORG_RE = re.compile(r"^org_[A-Za-z0-9_-]+$")
-USER_RE = re.compile(r"^user_[A-Za-z0-9_-]+$")
+ORG_RE = re.compile(r"org_[A-Za-z0-9_-]+")  # used with fullmatch ('$' would take a trailing newline)
+USER_RE = re.compile(r"user_[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -50,17 +50,20 @@ def parse_layout(storage_path: str) -> WorkspacePath:
     if len(parts) < 6 or parts[3] != "files" or parts[4] not in KIND_DIRS:
         raise Refused(
             "does not fit the layout {org}/{user}/{conversation}/files/{uploads|generated|attachments}/<file>",
-            organization_id=org if org and ORG_RE.match(org) else None,
+            organization_id=org if org and ORG_RE.fullmatch(org) else None,
         )
     org, user, conv = parts[0], parts[1], parts[2]
-    if not ORG_RE.match(org):
+    if not ORG_RE.fullmatch(org):
         raise Refused(f"{org!r} is not an organisation id (org_...)")
-    if not USER_RE.match(user):
+    if not USER_RE.fullmatch(user):
         raise Refused(f"{user!r} is not a user id (user_...)", organization_id=org)
     try:
         conversation_id = uuid.UUID(conv)
     except ValueError:
         raise Refused(f"{conv!r} is not a conversation id (a UUID)", organization_id=org) from None
+    if str(conversation_id) != conv:
+        # One folder name per conversation: uuid.UUID also takes braces, urn:, upper case and no hyphens.
+        raise Refused(f"{conv!r} is not a conversation id in its canonical form", organization_id=org)
     return WorkspacePath(
         storage_path=storage_path,
         organization_id=org,

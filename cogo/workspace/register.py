@@ -28,8 +28,8 @@ from typing import Any
 import psycopg
 
 from cogo.workspace.filetype import hash_and_sniff
-from cogo.workspace.fs import MAX_PATH_BYTES, UnsafePath, check_file, lstat, open_file
-from cogo.workspace.layout import Refused, WorkspacePath, parse_layout
+from cogo.workspace.fs import MAX_PATH_BYTES, UnsafePath, check_regular, lstat, open_file
+from cogo.workspace.layout import ORG_RE, Refused, WorkspacePath, parse_layout
 from cogo.workspace.scan import Entry, walk
 
 LOCK_KEY = 7_000_001  # pg advisory lock: one registration at a time
@@ -86,6 +86,7 @@ class _Seen:
     mtime: dt.datetime
     sha256: str | None = None
     mime: str | None = None
+    links: int = 1
 
 
 def _mtime(ns: int) -> dt.datetime:
@@ -209,6 +210,9 @@ def register_files(
         rows = _active_rows(conn, candidates)
         refusals: dict[str, Refused] = {}
         present: dict[str, _Seen] = {}
+        # Rows whose file is there but cannot be taken now (unreadable, a hard link, behind a symlink...): kept
+        # as they are, since only a file known to be gone is a deletion.
+        kept: set[str] = set()
         for path in sorted(candidates):
             try:
                 wp = parse_layout(path)
@@ -216,7 +220,7 @@ def register_files(
                     raise Refused(special[path], organization_id=wp.organization_id)
                 entry = walked.get(path)
                 if entry is not None:
-                    present[path] = _Seen(wp, entry.size, _mtime(entry.mtime_ns))
+                    present[path] = _Seen(wp, entry.size, _mtime(entry.mtime_ns), links=entry.links)
                     continue
                 st = _stat(root, wp) if root_state == "ok" else None
             except Refused as exc:
@@ -225,19 +229,27 @@ def register_files(
                 elif path not in special and not _unsafe(exc) and not _exists(root, path):
                     continue  # a refused path that is gone: its refusal is cleared
                 refusals[path] = exc
+                if path in rows and _exists(root, path):
+                    kept.add(path)
                 continue
             if st is not None:
-                present[path] = _Seen(wp, st.st_size, _mtime(st.st_mtime_ns))
+                present[path] = _Seen(wp, st.st_size, _mtime(st.st_mtime_ns), links=st.st_nlink)
 
         # Files on disk with a row: unchanged (size and mtime equal), touched, or changed.
         changed: list[tuple[str, _Seen, uuid.UUID]] = []
         touched: list[tuple[dt.datetime, uuid.UUID]] = []
         new: list[_Seen] = []
-        unreadable: set[str] = set()
         for path, seen in list(present.items()):
             row = rows.get(path)
             if row and row["size_bytes"] == seen.size and row["file_mtime"] == seen.mtime:
                 report.unchanged += 1
+                continue
+            if seen.links > 1:
+                # Another name could be outside the root: no new bytes from it (the registered ones stay).
+                del present[path]
+                reason = f"hard link ({seen.links} names): not read while it has several names"
+                refusals[path] = Refused(reason, organization_id=seen.wp.organization_id, pending=True)
+                kept.add(path)
                 continue
             if checkpoint is not None:
                 checkpoint(f"hash:{path}")
@@ -251,11 +263,12 @@ def register_files(
             except UnsafePath as exc:
                 del present[path]
                 refusals[path] = Refused(exc.reason, organization_id=seen.wp.organization_id)
+                kept.add(path)
                 continue
             except OSError as exc:
                 # Unreadable for now (permissions, I/O): its row stays as it is, the path is retried.
                 del present[path]
-                unreadable.add(path)
+                kept.add(path)
                 reason = f"cannot be read: {exc.strerror or exc}"
                 refusals[path] = Refused(reason, organization_id=seen.wp.organization_id, pending=True)
                 report.unreadable.append((path, reason))
@@ -267,9 +280,17 @@ def register_files(
                 touched.append((seen.mtime, row["id"]))
             else:
                 changed.append((path, seen, row["id"]))
-        vanished = {p: r for p, r in rows.items() if p not in present and p not in unreadable}
 
-        known = _known_entities(conn, new)
+        known = _known_entities(conn, new + [s for _, s, _ in changed])
+        # New content is taken only from a member, in the member's own or a shared conversation.
+        for path, seen, file_id in list(changed):
+            reason = _entity_problem(seen.wp, known)
+            if reason:
+                changed.remove((path, seen, file_id))
+                refusals[path] = Refused(reason[0], organization_id=seen.wp.organization_id, pending=reason[1])
+                kept.add(path)
+        vanished = {p: r for p, r in rows.items() if p not in present and p not in kept}
+
         accepted: list[_Seen] = []
         for seen in new:
             reason = _entity_problem(seen.wp, known)
@@ -316,10 +337,11 @@ def register_files(
 
 
 def _root_state(root: Path) -> str:
-    """'ok', 'missing' or 'empty': a root with nothing in it is an unmounted disk until proved otherwise."""
+    """'ok', 'missing' or 'empty': a root with no organisation folder in it (nothing, or only what a fresh disk
+    holds, like lost+found) is an unmounted or replaced disk until proved otherwise."""
     try:
         with os.scandir(root) as it:
-            return "ok" if next(it, None) is not None else "empty"
+            return "ok" if any(ORG_RE.fullmatch(e.name) for e in it) else "empty"
     except (FileNotFoundError, NotADirectoryError):
         return "missing"
 
@@ -329,11 +351,14 @@ def _stat(root: Path, wp: WorkspacePath) -> os.stat_result | None:
     try:
         st = lstat(root, wp.storage_path)
         if st is not None:
-            check_file(st)
+            check_regular(st)
     except UnsafePath as exc:
         raise Refused(exc.reason, organization_id=wp.organization_id) from None
     except NotADirectoryError:
         raise Refused("a component of the path is not a directory", organization_id=wp.organization_id) from None
+    except OSError as exc:
+        reason = f"cannot be read: {exc.strerror or exc}"
+        raise Refused(reason, organization_id=wp.organization_id, pending=True) from None
     return st
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cogo.workspace.fs import UnsafePath, check_file
+from cogo.workspace.fs import UnsafePath, check_regular, open_directory
 
 
 @dataclass(frozen=True)
@@ -25,37 +25,56 @@ class Entry:
     mtime_ns: int
     size: int
     kind: str  # file | dir | symlink | other
-    refusal: str | None = None  # why a non-directory cannot be registered (symlink, hard link, device...)
+    refusal: str | None = None  # why a non-directory is never read (a symlink, a FIFO, a device...)
+    links: int = 1  # names of a regular file: with several, new bytes are not taken from it
 
 
 def walk(root: Path, below: str = "") -> Iterator[Entry]:
-    """Every entry under root/below (below itself excluded), depth first; symlinks are reported, not entered."""
-    start = root / below if below else root
-    stack = [(start, below)]
-    while stack:
-        directory, rel = stack.pop()
+    """Every entry under root/below (below itself excluded), depth first. Each directory is opened from its
+    parent's descriptor with O_NOFOLLOW, so a symlink is reported, never entered, even one swapped in for a
+    directory in the middle of the walk."""
+    try:
+        fd = open_directory(root, below)
+    except (OSError, UnsafePath):
+        return
+    if fd is None:
+        return
+    try:
+        yield from _walk_directory(fd, below)
+    finally:
+        os.close(fd)
+
+
+def _walk_directory(fd: int, rel: str) -> Iterator[Entry]:
+    try:
+        with os.scandir(fd) as it:
+            items = list(it)
+    except OSError:
+        return
+    for item in items:
+        child = f"{rel}/{item.name}" if rel else item.name
         try:
-            with os.scandir(directory) as it:
-                items = list(it)
-        except (FileNotFoundError, NotADirectoryError, PermissionError):
+            st = item.stat(follow_symlinks=False)
+        except OSError:
             continue
-        for item in items:
-            child = f"{rel}/{item.name}" if rel else item.name
+        if stat.S_ISDIR(st.st_mode):
+            yield Entry(child, st.st_mtime_ns, 0, "dir")
             try:
-                st = item.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                yield Entry(child, st.st_mtime_ns, 0, "dir")
-                stack.append((Path(item.path), child))
-                continue
-            kind = "symlink" if stat.S_ISLNK(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else "other"
+                sub = os.open(item.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError:
+                continue  # gone, unreadable, or a symlink since the listing: not entered
             try:
-                check_file(st)
-            except UnsafePath as exc:
-                yield Entry(child, st.st_mtime_ns, 0, kind, exc.reason)
-            else:
-                yield Entry(child, st.st_mtime_ns, st.st_size, kind)
+                yield from _walk_directory(sub, child)
+            finally:
+                os.close(sub)
+            continue
+        kind = "symlink" if stat.S_ISLNK(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else "other"
+        try:
+            check_regular(st)
+        except UnsafePath as exc:
+            yield Entry(child, st.st_mtime_ns, 0, kind, exc.reason)
+        else:
+            yield Entry(child, st.st_mtime_ns, st.st_size, kind, links=st.st_nlink)
 
 
 @dataclass
