@@ -4,17 +4,39 @@ query the graph."""
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
+import re
+import socket
 import sys
+from importlib import metadata
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
 
 from cogo.config import Settings
 from cogo.errors import CogoError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False)
+
+class _OneLineErrors(TyperGroup):
+    """A value the options refuse (`--port 99999`) is reported like every other error: one `error:` line and
+    exit 1, instead of click's usage box."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except typer.BadParameter as exc:
+            where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            message = exc.format_message().rstrip(".")
+            raise CogoError(message[:1].lower() + message[1:] + where) from None
+
+
+app = typer.Typer(
+    cls=_OneLineErrors, add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_enable=False
+)
 graph_app = typer.Typer(no_args_is_help=True, help="The code knowledge graph.")
 app.add_typer(graph_app, name="graph")
 err = Console(stderr=True, soft_wrap=True)
@@ -24,12 +46,33 @@ def _say(message: str) -> None:
     err.print(message, highlight=False)
 
 
+def _print_version(wanted: bool) -> None:
+    if not wanted:
+        return
+    try:
+        version = metadata.version("cogo")
+    except metadata.PackageNotFoundError:
+        raise CogoError("cogo is not installed as a package, so it has no version: run `make install`.") from None
+    print(f"cogo {version}")
+    raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True)
+    ] = False,
+) -> None:
+    pass
+
+
 @app.command()
 def up() -> None:
     """Start the embedded services (unless external URLs are set) and migrate. Idempotent."""
     from cogo import services
 
     endpoints = services.up(Settings.from_env(), say=_say)
+    services.remember_env()
     _say(f"[green]ready[/green]: Postgres {endpoints.database_url.split('?')[0]} · graph {endpoints.graph}")
     _say('Run `eval "$(cogo env)"` to export the URLs for Dagster and other tools.')
 
@@ -56,27 +99,61 @@ def migrate() -> None:
 
 @app.command()
 def env() -> None:
-    """Print `export NAME=value` lines for the running services."""
+    """Print `export NAME=value` lines for the running services and Dagster's code location."""
     from cogo import services
 
-    for line in services.env_lines(Settings.from_env()):
+    for line in services.env_lines(say=_say):
         print(line)
+
+
+def _host_given(host: str) -> str:
+    # An empty host would make the socket listen on every interface, which nobody asks for by accident.
+    if not host.strip():
+        raise typer.BadParameter("it is empty; name an interface (127.0.0.1, or 0.0.0.0 for every one)")
+    return host
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    host: Annotated[str, typer.Option(help="Interface to listen on.", callback=_host_given)] = "127.0.0.1",
+    # Port 0 is refused: the kernel's pick would differ per worker socket and could not be announced.
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
 ) -> None:
     """Run the read service (FastAPI under uvicorn; each worker has its own SO_REUSEPORT socket)."""
     from cogo.service.logging_config import service_log_config
     from cogo.service.server import serve as serve_workers
 
     try:
+        _check_can_listen(host, port)
+        _announce(host, port, workers)
         serve_workers(host, port, workers, service_log_config())
     except OSError as exc:
-        raise CogoError(f"cannot listen on {host}:{port} ({exc.strerror}): pick another with --port.") from None
+        raise _listen_error(host, port, exc) from None
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """Bind once before announcing the address, so that a port in use is an error, not a false announcement."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server's own sockets
+        sock.bind((host, port))
+        sock.listen()
+
+
+def _announce(host: str, port: int, workers: int) -> None:
+    base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    count = f"{workers} worker" + ("s" if workers > 1 else "")
+    message = f"cogo serve: listening on {base} ({count}); OpenAPI at {base}/docs"
+    err.print(message, highlight=False, markup=False)
+
+
+def _listen_error(host: str, port: int, exc: OSError) -> CogoError:
+    # A port in use or reserved is the port's fault; anything else (an unknown name, not our address) the host's.
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+        return CogoError(f"cannot listen on {host}:{port} ({reason}): pick another with --port.")
+    return CogoError(f"cannot listen on {host}:{port} ({reason}): check --host.")
 
 
 @app.command()
@@ -108,6 +185,64 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+# What can hold a `$`: strings and quoted names (to the end of the text when unclosed, which the backend then
+# reports), comments; and a parameter, `$name` or `$`quoted name``.
+_CYPHER_LEXEMES = re.compile(
+    r"""'(?:[^'\\]|\\.)*(?:'|\Z)|"(?:[^"\\]|\\.)*(?:"|\Z)|`(?:[^`]|``)*(?:`|\Z)"""
+    r"|//[^\n]*|/\*.*?(?:\*/|\Z)"
+    r"|\$(?:(\w+)|`((?:[^`]|``)*)`)",
+    re.DOTALL,
+)
+
+
+def _referenced_params(cypher: str) -> list[str]:
+    """The parameters a Cypher text uses, in order of first use, not counting a `$` in a string or comment."""
+    names: list[str] = []
+    for match in _CYPHER_LEXEMES.finditer(cypher):
+        plain, quoted = match.group(1, 2)
+        if plain is not None:
+            name = plain
+        elif quoted is not None:
+            name = quoted.replace("``", "`")
+        else:
+            continue  # a string, quoted name or comment
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _missing_params_error(names: list[str]) -> CogoError:
+    listed = ", ".join(f"${name}" for name in names)
+    how = " ".join(f"--param {name}=VALUE" for name in names)
+    verb = "is" if len(names) == 1 else "are"
+    return CogoError(f"parameter{'s' if len(names) > 1 else ''} {listed} {verb} not supplied (pass {how})")
+
+
+def _require_params(cypher: str, params: dict[str, Any]) -> None:
+    # LadybugDB binds a parameter nobody supplied as null and answers quietly, as if nothing matched.
+    missing = [name for name in _referenced_params(cypher) if name not in params]
+    if missing:
+        raise _missing_params_error(missing)
+
+
+def _backend_missing_params(exc: Exception) -> list[str]:
+    """The parameters Neo4j says are missing (ParameterMissing: "Expected parameter(s): a, b"), else []."""
+    if getattr(exc, "code", None) != "Neo.ClientError.Statement.ParameterMissing":
+        return []
+    listed = str(getattr(exc, "message", "")).partition(":")[2]
+    return [name.strip() for name in listed.split(",") if name.strip()]
+
+
+def _query_error(backend: str, exc: Exception) -> CogoError:
+    missing = _backend_missing_params(exc)
+    if missing:
+        return _missing_params_error(missing)
+    # Neo4j's str() wraps its message in status codes; the message alone says what is wrong with the query.
+    text = str(getattr(exc, "message", None) or exc).strip()
+    first_line = text.splitlines()[0] if text else type(exc).__name__
+    return CogoError(f"query failed on {backend}: {first_line}")
+
+
 @graph_app.command("query")
 def graph_query(
     cypher: Annotated[str, typer.Argument(help="A read-only Cypher query.")],
@@ -118,21 +253,24 @@ def graph_query(
 
     params = dict(_parse_param(p) for p in param or [])
     with open_graph(Settings.from_env(), read_only=True) as graph:
+        if graph.backend == "ladybug":  # Neo4j refuses such a query itself (see _query_error)
+            _require_params(cypher, params)
         try:
             rows = graph.query(cypher, params)
         except CogoError:
             raise
         except Exception as exc:  # the backend's own message says what is wrong with the query
-            raise CogoError(f"query failed on {graph.backend}: {str(exc).strip().splitlines()[0]}") from None
+            raise _query_error(graph.backend, exc) from None
     for row in rows:
         print(json.dumps(row, default=_json_default, ensure_ascii=False))
 
 
 def main() -> None:
     try:
-        app()
+        app(prog_name="cogo")
     except CogoError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        # The message may quote a backend or a path: its brackets are text, not Rich markup.
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(1)
 
 

@@ -3,9 +3,11 @@ and Dagster's home. Every function is idempotent."""
 
 from __future__ import annotations
 
+import json
 import os
+import shlex
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -102,25 +104,100 @@ def down(settings: Settings | None = None) -> bool:
     return embedded.stop(settings.pgdata)
 
 
-def env_lines(settings: Settings | None = None) -> list[str]:
-    """`export` lines for the running services (for `eval "$(cogo env)"`)."""
-    settings = settings or Settings.from_env()
+# Paths `cogo up` was given, kept for `cogo env` in a later shell: `make run` exports them for its own commands
+# only, and without COGO_REPOS the code location's git_commits_sensor has nothing to watch.
+REMEMBERED = ("COGO_WORKSPACES_DIR", "COGO_REPOS")
+
+
+def remembered_env_path(home: Path) -> Path:
+    return home / "env.json"
+
+
+def remember_env(env: Mapping[str, str] | None = None) -> None:
+    """Keep the REMEMBERED variables this `cogo up` was given (as absolute paths) beside those an earlier one
+    was given: a plain `cogo up` in a new shell, after a reboot say, must not forget them."""
+    env = os.environ if env is None else env
+    settings = Settings.from_env(env)
+    try:
+        kept = _remembered_env(settings.home)
+    except ConfigError:
+        kept = {}  # unreadable: this `cogo up` writes it anew, as the error told the user
+    if env.get("COGO_WORKSPACES_DIR"):
+        kept["COGO_WORKSPACES_DIR"] = str(settings.workspaces_dir)
+    if settings.repos:
+        kept["COGO_REPOS"] = _repos_value(settings)
+    path = remembered_env_path(settings.home)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(kept, indent=2, sort_keys=True) + "\n")
+    partial.replace(path)  # a reader sees the old file or the new one, never half of it
+
+
+def _remembered_env(home: Path) -> dict[str, str]:
+    path = remembered_env_path(home)
+    try:
+        saved = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path} ({exc}): run `cogo up` to write it again.") from None
+    if not isinstance(saved, dict):
+        raise ConfigError(f"{path} is not what `cogo up` writes: run `cogo up` to write it again.")
+    return {name: str(saved[name]) for name in REMEMBERED if saved.get(name)}
+
+
+def env_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the environment, a variable unset there taken from what `cogo up` remembered."""
+    env = os.environ if env is None else env
+    given = {name: value for name, value in env.items() if value}
+    home = Settings.from_env(given).home
+    return Settings.from_env({**_remembered_env(home), **given})
+
+
+def holds_password(value: str) -> bool:
+    """True for a URL with a password in it (user:password@host or ?password=), which is never printed."""
+    try:
+        parts = urlsplit(value)
+        return bool(parts.password) or "password" in parse_qs(parts.query)
+    except ValueError:
+        return False
+
+
+def env_lines(settings: Settings | None = None, say: Say = lambda _: None) -> list[str]:
+    """`export` lines for the running services and everything Dagster's code location reads (for
+    `eval "$(cogo env)"`). A value holding a password is left out: it stays in the caller's environment."""
+    settings = settings or env_settings()
     app_url, dagster_url = database_urls(settings, start=False)
     with connect(app_url):
         pass  # fail here, clearly, rather than in whatever reads these variables
-    lines = {
+    values = {
         "COGO_HOME": str(settings.home),
         "COGO_DATABASE_URL": app_url,
         "COGO_DAGSTER_DATABASE_URL": sqlalchemy_psycopg2_url(dagster_url),
         "DAGSTER_HOME": str(settings.dagster_home),
         "COGO_WORKSPACES_DIR": str(settings.workspaces_dir),
+        "COGO_REPOS": _repos_value(settings),
+        "COGO_GRAPH_URL": settings.graph_url or "",
+        "NEO4J_USER": settings.neo4j_user if settings.graph_url else "",
+        "COGO_EMBEDDER": settings.embedder,
     }
-    if settings.graph_url:
-        lines["COGO_GRAPH_URL"] = settings.graph_url
-    return [f"export {name}={_shell_quote(value)}" for name, value in lines.items()]
+    lines = []
+    for name, value in values.items():
+        if value and holds_password(value):
+            lines.extend(_without_password(name, app_url, say))
+        elif value:
+            lines.append(f"export {name}={shlex.quote(value)}")
+    return lines
 
 
-def _shell_quote(value: str) -> str:
-    import shlex
+def _without_password(name: str, app_url: str, say: Say) -> list[str]:
+    """Dagster's URL derived from COGO_DATABASE_URL becomes a shell expansion of that variable, so that the
+    password stays where the user put it; any other such value is already in the caller's environment."""
+    derived = name == "COGO_DAGSTER_DATABASE_URL" and not os.environ.get(name)
+    if derived and urlsplit(app_url).scheme.split("+", 1)[0] in {"postgres", "postgresql"}:
+        return [f'export {name}="postgresql+psycopg2://${{COGO_DATABASE_URL#*://}}"']
+    say(f"{name} holds a password, so it is not printed: keep it exported in this shell.")
+    return []
 
-    return shlex.quote(value)
+
+def _repos_value(settings: Settings) -> str:
+    return ",".join(str(path.absolute()) for path in settings.repos)

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
 from cogo.db import embedded
-from tests.cli_helpers import cogo_env, run_cogo
+from tests.cli_helpers import cogo_env, new_shell_env, run_cogo, run_in_bash
+from tests.code_repos import Repo
 from tests.conftest import server_dir
 from tests.neo4j_server import Neo4jServer, free_port
+from tests.service_helpers import wait_until
 
 
 def assert_one_clear_error(result, *fragments: str) -> None:  # type: ignore[no-untyped-def]
@@ -222,3 +230,124 @@ def test_an_embedded_url_keeps_the_database_it_names(home: Path) -> None:
             "other",
             True,
         )
+
+
+def test_version() -> None:
+    result = run_cogo(new_shell_env(Path("/nonexistent")), "--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"cogo {metadata.version('cogo')}\n"
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--port", "99999"), ("--port", "0"), ("--port", "http"), ("--workers", "0"), ("--host", ""), ("--host", " ")],
+)
+def test_serve_refuses_a_value_out_of_range(home: Path, option: str, value: str) -> None:
+    args = ["--port", str(free_port()), option, value] if option != "--port" else [option, value]
+    # Short timeout: a server that started anyway fails here rather than running on.
+    result = run_cogo(cogo_env(home), "serve", *args, timeout=30)
+    assert_one_clear_error(result, f"'{option}'", "cogo serve --help")
+
+
+def test_serve_says_where_it_listens(home: Path) -> None:
+    env = cogo_env(home)
+    assert run_cogo(env, "up").returncode == 0
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "cogo.cli", "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    # Drained all along: the workers' logs must not fill the pipe and stall them.
+    threading.Thread(target=lambda: lines.extend(server.stderr or []), daemon=True).start()
+    try:
+        wait_until(lambda: any(line.startswith("cogo serve:") for line in lines), "the announcement", 60)
+        base = f"http://127.0.0.1:{port}"
+        announced = next(line for line in lines if line.startswith("cogo serve:")).rstrip("\n")
+        assert announced == f"cogo serve: listening on {base} (2 workers); OpenAPI at {base}/docs"
+
+        def docs_answer() -> bool:
+            try:
+                return httpx.get(f"{base}/docs", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(docs_answer, "the announced OpenAPI page", 60)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def test_env_gives_a_new_shell_what_make_run_gave_dagster(home: Path) -> None:
+    repo = Repo(home / "the team's repo")  # a quote and a space: the export lines must quote them
+    repo.write("app.py", "def main():\n    return 1\n")
+    repo.commit("first")
+    assert run_cogo(cogo_env(home, COGO_REPOS=str(repo.path)), "up").returncode == 0
+
+    shell = new_shell_env(home)  # COGO_REPOS and COGO_WORKSPACES_DIR are gone with make's environment
+    # A plain `cogo up` later (after a reboot, say) keeps what the first one was given.
+    assert run_cogo(shell, "up").returncode == 0
+    urls = exported(run_cogo(shell, "env").stdout)
+    assert urls["COGO_REPOS"] == str(repo.path)
+    assert urls["COGO_WORKSPACES_DIR"] == str(home / "workspaces")
+    assert urls["COGO_EMBEDDER"] == "local:all-MiniLM-L6-v2"
+    assert urls["DAGSTER_HOME"] == str(home / "dagster") and "COGO_GRAPH_URL" not in urls
+
+    # The README's way: eval in the shell, then Dagster's code location (here its git sensor) reads the variables.
+    sensor = (
+        "import dagster as dg; from cogo.assets.code import git_commits_sensor as s; "
+        "r = s(dg.build_sensor_context()); print(r.run_requests[0].tags['cogo/repos'] if r.run_requests else r)"
+    )
+    result = run_in_bash(shell, f'eval "$("$PYTHON" -m cogo.cli env)" && "$PYTHON" -c "{sensor}"')
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(repo.path)
+
+    # A variable set in the shell wins over the remembered one.
+    assert exported(run_cogo({**shell, "COGO_REPOS": "/srv/other"}, "env").stdout)["COGO_REPOS"] == "/srv/other"
+
+
+def test_env_never_prints_a_password(home: Path, tmp_path: Path) -> None:
+    env = cogo_env(home)
+    assert run_cogo(env, "up").returncode == 0
+    plain = exported(run_cogo(env, "env").stdout)["COGO_DATABASE_URL"]
+    # The embedded server over its socket trusts anyone, so a URL with a password still connects: as a managed
+    # Postgres would be reached, from a COGO_HOME that is not the server's.
+    with_password = plain.replace("postgres:@", "postgres:s3cret-pw@")
+    assert with_password != plain
+    shell = {
+        **cogo_env(tmp_path, COGO_DATABASE_URL=with_password),
+        "NEO4J_PASSWORD": "neo-s3cret",
+        "OPENAI_API_KEY": "sk-s3cret",
+        "CLERK_SECRET_KEY": "sk_test_s3cret",
+    }
+    result = run_cogo(shell, "env")
+    assert result.returncode == 0, result.stderr
+    assert "s3cret" not in result.stdout + result.stderr
+    assert "COGO_DATABASE_URL holds a password" in result.stderr
+    # Dagster's URL still comes out right, from the variable the shell holds.
+    dagster = run_in_bash(shell, 'eval "$("$PYTHON" -m cogo.cli env)" && echo "$COGO_DAGSTER_DATABASE_URL"')
+    assert dagster.stdout.strip() == with_password.replace("postgresql://", "postgresql+psycopg2://", 1)
+
+
+def test_graph_query_names_a_parameter_not_supplied_on_ladybug(home: Path) -> None:
+    env = cogo_env(home)
+    assert run_cogo(env, "up").returncode == 0
+    result = run_cogo(env, "graph", "query", "MATCH (c:Concept) WHERE c.name <> $skip RETURN c.name AS name")
+    assert_one_clear_error(result, "parameter $skip is not supplied (pass --param skip=VALUE)")
+    # A `$` in a string or a comment is no parameter.
+    quoted = run_cogo(env, "graph", "query", "RETURN '$skip' AS s // or $this")
+    assert quoted.returncode == 0, quoted.stderr
+    assert [json.loads(line) for line in quoted.stdout.splitlines()] == [{"s": "$skip"}]
+
+
+def test_graph_query_names_a_parameter_not_supplied_on_neo4j(home: Path, neo4j_server: Neo4jServer) -> None:
+    env = cogo_env(home, COGO_GRAPH_URL=neo4j_server.url, NEO4J_PASSWORD=neo4j_server.password)
+    result = run_cogo(env, "graph", "query", "MATCH (c:Concept) WHERE c.name <> $skip RETURN c.name AS name")
+    assert_one_clear_error(result, "parameter $skip is not supplied (pass --param skip=VALUE)")
+    # Any other refusal is Neo4j's own message, without the status codes around it.
+    broken = run_cogo(env, "graph", "query", "RETURN 1 +")
+    assert_one_clear_error(broken, "query failed on neo4j: Invalid input")
+    assert "neo4j_code" not in broken.stderr
