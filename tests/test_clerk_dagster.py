@@ -19,7 +19,17 @@ from cogo.clerk.inbox import VerifiedEvent, store_event
 from cogo.pipelines import defs
 from cogo.resources import PostgresResource
 from cogo.resources.clerk import ClerkApiResource
-from tests.clerk_fake import API_KEY, BASE_MS, ClerkState, FakeClerk, clerk_membership, clerk_org, clerk_user, event
+from tests.clerk_fake import (
+    API_KEY,
+    BASE_MS,
+    ClerkState,
+    FakeClerk,
+    clerk_membership,
+    clerk_org,
+    clerk_user,
+    deleted_object,
+    event,
+)
 
 
 def receive(db: psycopg.Connection, svix_id: str, payload: dict) -> None:
@@ -44,6 +54,38 @@ def test_clerk_directory_applies_the_inbox_with_metadata(database_url: str, db: 
     assert metadata["unapplied_events"].value == 1
     assert metadata["oldest_unapplied_age_s"].value >= 0
     assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
+
+
+def test_clerk_directory_metadata_counts_the_directory_active_and_deleted(
+    database_url: str, db: psycopg.Connection
+) -> None:
+    receive(db, "d1", event("organization.created", clerk_org("org_a")))
+    receive(db, "d2", event("organization.created", clerk_org("org_b", name="Beta")))
+    for n, user_id in enumerate(("user_1", "user_2", "user_3")):
+        receive(db, f"d{3 + n}", event("user.created", clerk_user(user_id)))
+    receive(db, "d6", event("organizationMembership.created", clerk_membership("orgmem_1", "org_a", "user_1")))
+    receive(db, "d7", event("organizationMembership.created", clerk_membership("orgmem_2", "org_a", "user_2")))
+    # A deleted user's memberships end with it; an organisation's delete is soft and final.
+    receive(db, "d8", event("user.deleted", deleted_object("user_2", "user"), timestamp_ms=BASE_MS + 10))
+    receive(db, "d9", event("organization.deleted", deleted_object("org_b", "organization"), timestamp_ms=BASE_MS + 10))
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [clerk_directory], instance=instance, resources={"postgres": PostgresResource(database_url=database_url)}
+    )
+    assert result.success
+    event_record = instance.get_latest_materialization_event(clerk_directory.key)
+    assert event_record is not None and event_record.asset_materialization is not None
+    metadata = {k: v.value for k, v in event_record.asset_materialization.metadata.items()}
+    counts = {k: metadata[k] for k in metadata if k.endswith(("_active", "_deleted"))}
+    assert counts == {
+        "organizations_active": 1,
+        "organizations_deleted": 1,
+        "users_active": 2,
+        "users_deleted": 1,
+        "memberships_active": 1,
+        "memberships_deleted": 1,
+    }
 
 
 def test_sensor_requests_one_run_per_waiting_set(database_url: str, db: psycopg.Connection) -> None:

@@ -12,13 +12,20 @@ import psycopg
 import pytest
 from pgvector.psycopg import register_vector
 
-from cogo.assets.code import code_embeddings, code_graph, concept_links, git_commits_sensor
+from cogo.assets.code import code_embeddings, code_graph, git_commits_sensor
 from cogo.code.builder import build_repository
 from cogo.code.concepts import docstring_tags, link_concepts
 from cogo.embed import get_embedder
 from cogo.graph.base import GraphStore
-from cogo.resources import GraphResource, PostgresResource
-from cogo.resources.embedder import EmbedderResource
+from cogo.resources import GraphResource
+from tests.code_dagster import (
+    MODEL,
+    check_evaluations,
+    code_instance,
+    code_resources,
+    materialization,
+    materialize_repo,
+)
 from tests.code_repos import Repo, build_history
 
 SEED_6_1 = """
@@ -31,7 +38,6 @@ FROM "CodeEmbeddings" ce
 ORDER BY distance
 LIMIT 10;
 """
-MODEL = "local:all-MiniLM-L6-v2"
 
 
 def test_docstring_tags_name_concepts() -> None:
@@ -76,18 +82,22 @@ def repo_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[str, dict
 def test_the_code_assets_materialize_and_answer_the_seed_queries(
     repo_env: tuple[str, dict[str, str]], database_url: str, tmp_path: Path
 ) -> None:
-    _, commits = repo_env
-    resources = {
-        "postgres": PostgresResource(database_url=database_url),
-        "graph": GraphResource(home=str(tmp_path / "home")),
-        "embedder": EmbedderResource(model=MODEL),
-    }
-    result = dg.materialize([code_graph, code_embeddings, concept_links], resources=resources)
+    repo, commits = repo_env
+    instance = code_instance(repo)
+    resources = code_resources(database_url, GraphResource(home=str(tmp_path / "home")))
+    result = materialize_repo(repo, instance, resources)
     assert result.success
-    graph_meta = result.asset_materializations_for_node("code_graph")[0].metadata
-    assert graph_meta["commits"].value == 7 and graph_meta["rewrites"].value == 0
-    embed_meta = result.asset_materializations_for_node("code_embeddings")[0].metadata
+    graph = materialization(result, "code_graph")
+    assert graph.partition == repo
+    assert graph.metadata["commits"].value == 7 and graph.metadata["rewritten_from"].value == ""
+    assert graph.metadata["graph_backend"].value == "ladybug" and graph.metadata["repository"].value == repo
+    embed_meta = materialization(result, "code_embeddings").metadata
     assert embed_meta["embedded"].value == embed_meta["dagster/row_count"].value == 10  # live symbols
+    assert {name: e.passed for name, e in check_evaluations(result).items()} == {
+        "symbols_in_files": True,
+        "calls_have_both_ends": True,
+        "embeddings_follow_graph": True,
+    }
 
     with psycopg.connect(database_url, autocommit=True) as conn:
         register_vector(conn)
@@ -110,21 +120,23 @@ def test_the_code_assets_materialize_and_answer_the_seed_queries(
         assert sources == [{"source": "tag", "score": 1.0}]
 
     # nothing new: the graph writes nothing and no chunk is embedded again
-    again = dg.materialize([code_graph, code_embeddings], resources=resources)
-    assert again.asset_materializations_for_node("code_graph")[0].metadata["nodes_written"].value == 0
-    assert again.asset_materializations_for_node("code_embeddings")[0].metadata["embedded"].value == 0
+    again = materialize_repo(repo, instance, resources, dg.AssetSelection.assets(code_graph, code_embeddings))
+    assert materialization(again, "code_graph").metadata["nodes_written"].value == 0
+    assert materialization(again, "code_embeddings").metadata["embedded"].value == 0
 
 
-def test_the_sensor_requests_a_run_for_a_new_commit(repo_env: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+def test_the_sensor_requests_a_partitioned_run_for_a_new_commit(repo_env: tuple[str, dict[str, str]]) -> None:
     repo, commits = repo_env
     instance = dg.DagsterInstance.ephemeral()
     first = git_commits_sensor(dg.build_sensor_context(instance=instance))
     assert isinstance(first, dg.SensorResult)
     [request] = first.run_requests or []
-    assert request.run_config == {
-        "ops": {"code_graph": {"config": {"repos": [repo], "heads": {repo: commits["merge"]}}}}
-    }
-    assert json.loads(first.cursor or "") == {repo: commits["merge"]}
+    assert request.partition_key == repo
+    assert request.run_config == {"ops": {"code_graph": {"config": {"heads": {repo: commits["merge"]}}}}}
+    [added] = first.dynamic_partitions_requests or []
+    assert isinstance(added, dg.AddDynamicPartitionsRequest)
+    assert (added.partitions_def_name, list(added.partition_keys)) == ("repositories", [repo])
+    assert json.loads(first.cursor or "") == {"heads": {repo: commits["merge"]}}
 
     unchanged = git_commits_sensor(dg.build_sensor_context(cursor=first.cursor, instance=instance))
     assert isinstance(unchanged, dg.SkipReason)
@@ -135,6 +147,7 @@ def test_the_sensor_requests_a_run_for_a_new_commit(repo_env: tuple[str, dict[st
     moved = git_commits_sensor(dg.build_sensor_context(cursor=first.cursor, instance=instance))
     assert isinstance(moved, dg.SensorResult)
     [request] = moved.run_requests or []
+    assert request.partition_key == repo
     assert request.run_config["ops"]["code_graph"]["config"]["heads"] == {repo: new_head}
     assert request.run_key != first.run_requests[0].run_key
-    assert json.loads(moved.cursor or "") == {repo: new_head}
+    assert json.loads(moved.cursor or "") == {"heads": {repo: new_head}}

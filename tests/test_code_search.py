@@ -45,7 +45,10 @@ def indexed_repo(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPa
         "graph": GraphResource(home=str(tmp_path / "home")),
         "embedder": EmbedderResource(model=MODEL),
     }
-    assert dg.materialize([code_graph, code_embeddings, concept_links], resources=resources).success
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("repositories", [str(repo)])  # code assets: one partition per repository
+    code_assets = [code_graph, code_embeddings, concept_links]
+    assert dg.materialize(code_assets, resources=resources, instance=instance, partition_key=str(repo)).success
     return str(repo), commits
 
 

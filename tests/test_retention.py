@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from cogo.retention import SweepOptions, sweep
-from cogo.retention.audit import totals_by_table
+from cogo.retention.audit import totals_by_table, unlinked_by_table
 from cogo.retention.policy import parse_override
 from cogo.workspace.fs import Removal, UnsafePath, remove
 
@@ -258,7 +258,6 @@ def test_the_policy_deletes_what_expired_and_keeps_what_lives(db: psycopg.Connec
 
     assert report.by_table() == {
         "agent_states": 3,  # the gone conversation's, the old loose one, dave's
-        "agent_tasks": 1,  # unlinked
         "clerk_webhook_inbox": 1,
         "conversations": 4,
         "embeddings": 5,
@@ -272,8 +271,11 @@ def test_the_policy_deletes_what_expired_and_keeps_what_lives(db: psycopg.Connec
     assert report.notes["already_missing"] == 1
     assert report.notes["invalid_overrides"] == {"org_c": "soon"}
     assert report.notes["inbox"] == "swept"
+    # The gone conversation's task is kept: counted as unlinked, not among the deletions.
+    assert report.unlinked_by_table() == {"agent_tasks": 1}
     # The audit trail says the same, per table and organisation.
     assert totals_by_table(db, [report.run_id]) == report.by_table()
+    assert unlinked_by_table(db, [report.run_id]) == report.unlinked_by_table()
     status, dry = db.execute("SELECT status, dry_run FROM retention_runs WHERE id = %s", (report.run_id,)).fetchone()  # type: ignore[misc]
     assert (status, dry) == ("succeeded", False)
 
@@ -308,6 +310,7 @@ def test_a_dry_run_counts_exactly_what_the_sweep_then_deletes_and_changes_nothin
     assert db.execute("SELECT dry_run FROM retention_runs WHERE id = %s", (planned.run_id,)).fetchone() == (True,)
     # Dry runs never count as deletions in the audit totals.
     assert totals_by_table(db) == done.by_table()
+    assert planned.unlinked_by_table() == done.unlinked_by_table() == {"agent_tasks": 1}
 
 
 def test_the_inbox_step_is_skipped_and_reported_when_its_table_does_not_exist(
@@ -632,10 +635,50 @@ def test_the_asset_reports_per_table_counts_and_its_dry_run_deletes_nothing(
     dry = materialize(dry_run=True)
     assert snapshot(db, root) == before
     assert dry["dry_run"] is True and dry["would_delete_conversations"] == 4
+    assert dry["would_unlink_agent_tasks"] == 1 and "would_delete_agent_tasks" not in dry
     real = materialize()
     assert real["deleted_conversations"] == 4 and real["deleted_messages"] == 9
     assert real["deleted_workspace_files"] == 5 and real["inbox"] == "swept"
     assert real["dagster/row_count"] == sum(real["by_table"].values())
+
+
+def test_kept_tasks_are_reported_unlinked_not_deleted(
+    db: psycopg.Connection, database_url: str, tmp_path: Path
+) -> None:
+    """The sweep deletes no agent task; the audit rows and the asset's metadata say unlinked, per organisation."""
+    import dagster as dg
+
+    from cogo.assets.retention import retention_sweep
+    from cogo.resources import PostgresResource
+
+    root = tmp_path / "workspaces"
+    build_world(db, root)
+    tasks_before = db.execute("SELECT count(*) FROM agent_tasks").fetchone()
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize(
+        [retention_sweep],
+        instance=instance,
+        resources={"postgres": PostgresResource(database_url=database_url)},
+        run_config={"ops": {"retention_sweep": {"config": {"workspaces_dir": str(root), "as_of": NOW.isoformat()}}}},
+    )
+    assert result.success
+    assert db.execute("SELECT count(*) FROM agent_tasks").fetchone() == tasks_before  # nothing deleted
+
+    event = instance.get_latest_materialization_event(retention_sweep.key)
+    assert event is not None and event.asset_materialization is not None
+    meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    assert meta["unlinked_agent_tasks"] == 1 and "deleted_agent_tasks" not in meta
+    assert meta["unlinked_by_table"] == {"agent_tasks": 1} and "agent_tasks" not in meta["by_table"]
+    by_org = [r.data for r in meta["by_organization"].records if r.data["table"] == "agent_tasks"]
+    assert by_org == [
+        {"organization_id": "org_a", "table": "agent_tasks", "action": "unlinked", "reason": "expired", "rows": 1}
+    ]
+    audit_rows = db.execute(
+        "SELECT table_name, organization_id, reason, rows_deleted FROM retention_run_items "
+        "WHERE run_id = %s AND table_name LIKE '%%agent_tasks'",
+        (meta["run_id"],),
+    ).fetchall()
+    assert audit_rows == [("unlinked_agent_tasks", "org_a", "expired", 1)]
 
 
 def test_the_schedule_runs_the_sweep_daily() -> None:

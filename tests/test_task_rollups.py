@@ -5,6 +5,7 @@ Dagster asset for one partition and for a backfill range, and the hourly schedul
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -18,9 +19,12 @@ from psycopg.types.json import Jsonb
 
 from cogo.assets.tasks import (
     DAILY,
+    TREND_KEY,
+    daily_partitions,
     finished_tasks_have_outcome,
     no_step_without_task,
     no_task_stuck_running,
+    partitions_start,
     task_rollups,
     task_rollups_hourly,
     task_rollups_job,
@@ -33,6 +37,8 @@ from cogo.tasks.report import by_agent, daily_series, range_totals
 from cogo.tasks.rollup import aggregate_days, rollup_days
 
 DAY = dt.date(2026, 3, 10)
+# The Dagster tests need a day inside the asset's partitions, which start a retention window back from today.
+RECENT = dt.date.fromisoformat(DAILY.get_last_partition_key()) - dt.timedelta(days=1)
 ORG = "org_rollup"
 OTHER_ORG = "org_other"
 UTC = dt.UTC
@@ -380,38 +386,39 @@ def test_materialize_one_partition_with_metadata_and_checks(database_url: str, d
     log.org()
     log.agent("alpha")
     log.agent("beta", "gpt-4o")
-    generate_day(log, DAY)
-    generate_day(log, DAY - dt.timedelta(days=1))
+    generate_day(log, RECENT)
+    generate_day(log, RECENT - dt.timedelta(days=1))
     result = dg.materialize(
         [task_rollups, *CHECKS],
-        partition_key=DAY.isoformat(),
+        partition_key=RECENT.isoformat(),
         resources={"postgres": PostgresResource(database_url=database_url)},
-        run_config=checks_config(24 * 3650),  # the generated RUNNING task is months old
+        run_config=checks_config(24 * 3650),
     )
     assert result.success
     (materialization,) = result.asset_materializations_for_node("task_rollups")
-    assert materialization.partition == DAY.isoformat()
+    assert materialization.partition == RECENT.isoformat()
     meta = materialization.metadata
     assert meta["dagster/row_count"].value == 6 and meta["tasks"].value == 11
     assert meta["success_rate"].value == 0.5 and meta["never_started"].value == 3
+    assert meta["run_days"].value == RECENT.isoformat()
     agents = meta["by_agent"].value.records  # type: ignore[union-attr]
     assert [(r.data["agent"], r.data["tasks"]) for r in agents] == [("Alpha", 10), ("Beta", 1)]
-    assert "data:image/png;base64," in meta["trend_30_days"].value  # type: ignore[operator]
+    assert "data:image/png;base64," in meta[TREND_KEY].value  # type: ignore[operator]
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert set(evaluations) == {c.check_key.name for c in CHECKS}
     assert all(e.passed for e in evaluations.values())
-    assert {r[0] for r in db.execute("SELECT DISTINCT day FROM task_rollups").fetchall()} == {DAY}
+    assert {r[0] for r in db.execute("SELECT DISTINCT day FROM task_rollups").fetchall()} == {RECENT}
 
 
 def test_failing_checks_show_in_the_run(database_url: str, db: psycopg.Connection) -> None:
     log = TaskLog(db)
     log.org()
     log.agent("alpha")
-    generate_day(log, DAY)
-    log.task("COMPLETED", at(DAY, 11), queue_s=-30)
+    generate_day(log, RECENT)
+    log.task("COMPLETED", at(RECENT, 11), queue_s=-30)
     result = dg.materialize(
         [task_rollups, *CHECKS],
-        partition_key=DAY.isoformat(),
+        partition_key=RECENT.isoformat(),
         resources={"postgres": PostgresResource(database_url=database_url)},
         run_config=checks_config(1),
     )
@@ -425,38 +432,73 @@ def test_failing_checks_show_in_the_run(database_url: str, db: psycopg.Connectio
     assert evaluations["finished_tasks_have_outcome"].passed and evaluations["no_step_without_task"].passed
 
 
-def test_backfill_range_is_one_run_over_every_day(database_url: str, db: psycopg.Connection) -> None:
+def range_tags(first: dt.date, last: dt.date) -> dict[str, str]:
+    return {
+        "dagster/asset_partition_range_start": first.isoformat(),
+        "dagster/asset_partition_range_end": last.isoformat(),
+    }
+
+
+def latest_metadata(instance: dg.DagsterInstance, day: dt.date) -> dict[str, Any]:
+    """The stored metadata of a partition's latest materialization, read back through the instance."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=task_rollups.key, asset_partitions=[day.isoformat()]), limit=1
+    ).records
+    assert records, f"no materialization of {day}"
+    materialization = records[0].asset_materialization
+    assert materialization is not None
+    return {name: value.value for name, value in materialization.metadata.items()}
+
+
+def test_a_range_backfill_is_one_run_and_each_day_keeps_its_own_figures(
+    database_url: str, db: psycopg.Connection
+) -> None:
     log = TaskLog(db)
     log.org()
     log.agent("alpha")
     log.agent("beta")
-    first, last = DAY - dt.timedelta(days=6), DAY
-    for offset in range(0, 7, 2):
-        generate_day(log, first + dt.timedelta(days=offset))
-    stale_day = first + dt.timedelta(days=1)
+    first, last = RECENT - dt.timedelta(days=6), RECENT
+    days = [first + dt.timedelta(days=o) for o in range(7)]
+    for day in days[0::2]:
+        generate_day(log, day)
+    # The middle busy day has two more tasks, both completed: its figures differ from the other busy days.
+    log.task("COMPLETED", at(days[2], 20))
+    log.task("COMPLETED", at(days[2], 21))
     db.execute(
         "INSERT INTO task_rollups (day, organization_id, status, task_count, started_count, step_count, "
         "steps_per_task, failed_step_count, input_tokens, output_tokens, estimated_cost_usd, unpriced_tokens) "
         "VALUES (%s, %s, 'PENDING', 99, 0, 0, 0, 0, 0, 0, 0, 0)",
-        (stale_day, ORG),
+        (days[1], ORG),
     )
+    instance = dg.DagsterInstance.ephemeral()
     result = dg.materialize(
         [task_rollups],
+        instance=instance,
         resources={"postgres": PostgresResource(database_url=database_url)},
-        tags={
-            "dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat(),
-        },
+        tags=range_tags(first, last),
     )
     assert result.success
-    materializations = result.asset_materializations_for_node("task_rollups")
-    assert [m.partition for m in materializations] == [str(first + dt.timedelta(days=o)) for o in range(7)]
-    meta = materializations[-1].metadata
-    assert meta["days"].value == f"{first}..{last}" and meta["tasks"].value == 4 * 11
-    assert meta["rows_deleted"].value == 1  # the stale row of a day that has no tasks now
-    days = {r[0] for r in db.execute("SELECT DISTINCT day FROM task_rollups").fetchall()}
-    assert days == {first + dt.timedelta(days=o) for o in range(0, 7, 2)}
-    assert DAILY.get_partition_keys_in_range(dg.PartitionKeyRange(first.isoformat(), last.isoformat()))[-1] == str(DAY)
+    assert len(instance.get_runs()) == 1
+    assert [m.partition for m in result.asset_materializations_for_node("task_rollups")] == [str(d) for d in days]
+
+    stored = {day: latest_metadata(instance, day) for day in days}
+    assert [stored[d]["tasks"] for d in days] == [11, 0, 13, 0, 11, 0, 11]
+    assert [stored[d]["dagster/row_count"] for d in days] == [6, 0, 6, 0, 6, 0, 6]
+    assert [stored[d]["rows_deleted"] for d in days] == [0, 1, 0, 0, 0, 0, 0]  # the stale row of days[1]
+    assert stored[days[0]]["success_rate"] == 0.5 and stored[days[2]]["success_rate"] == 5 / 8
+    assert stored[days[1]]["success_rate"] is None  # nothing finished that day
+    assert [r.data["tasks"] for r in stored[days[2]]["by_agent"].records] == [12, 1]
+    assert all(meta["run_days"] == f"{first}..{last}" for meta in stored.values())
+    # The chart (30 days up to the run's newest day) is stored once, on that day.
+    assert stored[last][TREND_KEY].startswith("![tasks per day")
+    assert all(
+        meta[TREND_KEY] == f"In the materialization of {last}, the newest day of this run."
+        for meta in (stored[d] for d in days[:-1])
+    )
+    latest = instance.get_latest_materialization_event(task_rollups.key)
+    assert latest is not None and latest.asset_materialization.partition == last.isoformat()  # type: ignore[union-attr]
+    rebuilt = {r[0] for r in db.execute("SELECT DISTINCT day FROM task_rollups").fetchall()}
+    assert rebuilt == set(days[0::2])
     assert task_rollups.backfill_policy == dg.BackfillPolicy.single_run()
 
 
@@ -478,33 +520,48 @@ def test_definitions_have_the_tasks_stage() -> None:
     assert graph.get(key).group_name == "tasks"
     assert {c.name for c in graph.asset_check_keys if c.asset_key == key} == {c.check_key.name for c in CHECKS}
     assert defs.resolve_schedule_def("task_rollups_hourly").cron_schedule == "5 * * * *"
-    today = dt.datetime.now(UTC).date().isoformat()
-    assert DAILY.get_last_partition_key() == today
+    today = dt.datetime.now(UTC).date()
+    assert DAILY.get_last_partition_key() == today.isoformat()
+    assert DAILY.get_first_partition_key() == partitions_start(os.environ, today).isoformat()
 
 
-def test_backfill_of_a_year_is_one_run_and_stores_the_chart_once_per_short_run(
-    database_url: str, db: psycopg.Connection
-) -> None:
+def test_partitions_start_with_the_retention_window_unless_a_date_is_given() -> None:
+    today = dt.date(2026, 12, 3)
+    # The default window: 30 days, today included; no 2024 partitions to show as missing.
+    assert partitions_start({}, today) == dt.date(2026, 11, 4)
+    assert (today - partitions_start({}, today)).days + 1 == 30
+    assert partitions_start({"COGO_RETENTION_DAYS": "60"}, today) == dt.date(2026, 10, 5)
+    assert partitions_start({"COGO_TASK_ROLLUPS_START": "2025-01-01"}, today) == dt.date(2025, 1, 1)
+    with pytest.raises(ValueError, match="COGO_TASK_ROLLUPS_START='last year' is not a date"):
+        partitions_start({"COGO_TASK_ROLLUPS_START": "last year"}, today)
+
+
+def test_backfill_of_a_year_is_one_run_with_each_days_own_figures(database_url: str, db: psycopg.Connection) -> None:
+    """What COGO_TASK_ROLLUPS_START a year back allows: the asset with partitions from that day on."""
     log = TaskLog(db)
     log.org()
     log.agent("alpha")
     first, last = DAY - dt.timedelta(days=365), DAY
     log.task("COMPLETED", at(first, 0, 0, 1))
     log.task("FAILED", at(last, 23, 59, 59), queue_s=0, run_s=0.5)
+    from_first = daily_partitions(first)
+    (year_rollups,) = dg.map_asset_specs(
+        lambda spec: spec.replace_attributes(partitions_def=from_first), [task_rollups]
+    )
     result = dg.materialize(
-        [task_rollups],
+        [year_rollups],
         resources={"postgres": PostgresResource(database_url=database_url)},
-        tags={
-            "dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat(),
-        },
+        tags=range_tags(first, last),
     )
     assert result.success  # one run, one statement for the 366 days
     materializations = result.asset_materializations_for_node("task_rollups")
     assert len(materializations) == 366
-    meta = materializations[0].metadata
-    assert meta["tasks"].value == 2 and meta["success_rate"].value == 0.5
-    assert meta["trend_30_days"].value.startswith("Left out of runs over 31 days")  # type: ignore[union-attr]
+    by_day = {m.partition: m.metadata for m in materializations}
+    assert by_day[str(first)]["tasks"].value == 1 and by_day[str(first)]["success_rate"].value == 1.0
+    assert by_day[str(last)]["tasks"].value == 1 and by_day[str(last)]["success_rate"].value == 0.0
+    assert sum(meta["tasks"].value for meta in by_day.values()) == 2  # type: ignore[misc]
+    charts = [day for day, meta in by_day.items() if "data:image/png" in str(meta[TREND_KEY].value)]
+    assert charts == [str(last)]  # one chart for the run, not 366 copies
     assert db.execute("SELECT array_agg(day ORDER BY day) FROM task_rollups").fetchone()[0] == [first, last]  # type: ignore[index]
 
 

@@ -4,6 +4,8 @@ clerk_reconciliation). Thin shells over cogo.clerk."""
 # No `from __future__ import annotations` in asset modules: Dagster inspects the real annotations.
 
 import dagster as dg
+import psycopg
+from psycopg import sql
 from pydantic import Field
 
 from cogo.clerk.inbox import apply_inbox, due_events, unapplied_summary
@@ -13,9 +15,33 @@ from cogo.resources import PostgresResource
 from cogo.resources.clerk import ClerkApiResource
 
 STALE_INBOX_S = 3600  # an event still unapplied after an hour needs a person
+# The group's owners and tags as cogo.pipelines.definitions gives its assets; Dagster takes them on a job,
+# sensor or schedule only when it is built, so they are repeated here (tests/test_definitions.py keeps them equal).
+OWNERS = ["team:data-platform"]
+TAGS = {"layer": "ingest", "tenant_data": "true"}
+# What the mirror holds after a run; soft-deleted rows stay (a delete is final), so both are counted.
+DIRECTORY_TABLES = {
+    "organizations": "organizations",
+    "users": "users",
+    "memberships": "organization_memberships",
+}
 
 
-@dg.asset(group_name="clerk", kinds={"postgres"})
+def directory_counts(conn: psycopg.Connection) -> dict[str, int]:
+    """{organizations,users,memberships}_{active,deleted}: the directory as it stands, not this run's changes."""
+    counts: dict[str, int] = {}
+    for name, table in DIRECTORY_TABLES.items():
+        row = conn.execute(
+            sql.SQL("SELECT count(*) FILTER (WHERE deleted_at IS NULL), count(deleted_at) FROM {}").format(
+                sql.Identifier(table)
+            )
+        ).fetchone()
+        active, deleted = row if row else (0, 0)
+        counts[f"{name}_active"], counts[f"{name}_deleted"] = int(active), int(deleted)
+    return counts
+
+
+@dg.asset(group_name="clerk", kinds={"postgres"}, deps=["platform_schema"])
 def clerk_directory(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
     """organizations, users and organization_memberships as Clerk's webhooks describe them. Applies every
     unapplied event in clerk_webhook_inbox in event-time order with guarded upserts: an update older than
@@ -23,6 +49,7 @@ def clerk_directory(context: dg.AssetExecutionContext, postgres: PostgresResourc
     organization. An event that cannot be applied is marked with its error and retried on the next run."""
     with postgres.connection(autocommit=True) as conn:
         run = apply_inbox(conn)
+        directory = directory_counts(conn)
     for error in run.errors:
         context.log.warning(f"Clerk event not applied: {error}")
     return dg.MaterializeResult(
@@ -37,6 +64,7 @@ def clerk_directory(context: dg.AssetExecutionContext, postgres: PostgresResourc
             "events_per_s": round(run.events / run.duration_s) if run.duration_s else 0,
             "duration_s": round(run.duration_s, 3),
             "failures": dg.MetadataValue.md("\n".join(f"- {e}" for e in run.errors) or "none"),
+            **directory,
         }
     )
 
@@ -58,10 +86,12 @@ def clerk_inbox_drained(postgres: PostgresResource) -> dg.AssetCheckResult:
 @dg.sensor(
     name="clerk_inbox_sensor",
     target=[clerk_directory],
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=10,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Starts clerk_directory when webhooks wait in clerk_webhook_inbox (new ones, or failed ones "
     "past their backoff). The run_key and cursor name the waiting set, so one set starts one run.",
+    owners=OWNERS,
+    tags=TAGS,
 )
 def clerk_inbox_sensor(context: dg.SensorEvaluationContext, postgres: PostgresResource):
     try:
@@ -136,6 +166,8 @@ clerk_reconcile_job = dg.define_asset_job(
     "clerk_reconcile_job",
     selection=[clerk_reconciliation],
     description="Pull Clerk's directory and reconcile it with Postgres (what clerk_reconcile_daily runs).",
+    owners=OWNERS,
+    tags=TAGS,
 )
 
 clerk_reconcile_daily = dg.ScheduleDefinition(
@@ -146,6 +178,8 @@ clerk_reconcile_daily = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Daily at 03:17 UTC: catch what webhooks missed (a lost delivery, an outage longer than "
     "Svix's retries).",
+    owners=OWNERS,
+    tags=TAGS,
 )
 
 assets = [clerk_directory, clerk_reconciliation]

@@ -138,6 +138,7 @@ def knowledge_embedded(postgres: PostgresResource) -> dg.AssetCheckResult:
 @dg.asset(
     group_name="knowledge",
     kinds={"postgres", "pgvector"},
+    deps=["platform_schema"],
     pool="embeddings",
     retry_policy=dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS),
 )

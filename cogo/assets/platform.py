@@ -7,10 +7,12 @@ import dagster as dg
 
 from cogo.db.migrate import migrate
 from cogo.resources import GraphResource, PostgresResource
-from cogo.schema_report import missing_relations, row_counts
+from cogo.schema_report import EXPECTED_TABLES, EXPECTED_VIEWS, missing_relations, row_counts
 
 
-@dg.asset(group_name="platform", kinds={"postgres", "neo4j"})
+# The graph's backend (LadybugDB or Neo4j) is chosen when a run opens the graph resource, so the kind stays
+# neutral, as on the code assets; each materialization names the backend it wrote in `graph_backend`.
+@dg.asset(group_name="platform", kinds={"postgres", "graph"})
 def platform_schema(
     context: dg.AssetExecutionContext, postgres: PostgresResource, graph: GraphResource
 ) -> dg.MaterializeResult:
@@ -34,7 +36,11 @@ def platform_schema(
     )
 
 
-@dg.asset_check(asset=platform_schema, description="Every table and view of DESIGN.md section 4 exists.")
+@dg.asset_check(
+    asset=platform_schema,
+    description=f"Every core table and view exists in Postgres: the {len(EXPECTED_TABLES)} tables and "
+    f"{len(EXPECTED_VIEWS)} views listed in cogo.schema_report (metadata `missing` names any absent).",
+)
 def schema_complete(postgres: PostgresResource) -> dg.AssetCheckResult:
     with postgres.connection() as conn:
         missing = missing_relations(conn)

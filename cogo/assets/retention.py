@@ -9,16 +9,21 @@ from pydantic import Field
 
 from cogo.config import Settings
 from cogo.resources import PostgresResource
-from cogo.retention import SweepOptions, sweep
+from cogo.retention import SweepOptions, SweepReport, audit, sweep
 
 ORG_TABLE_SCHEMA = dg.TableSchema(
     columns=[
         dg.TableColumn("organization_id", "string"),
         dg.TableColumn("table", "string"),
+        dg.TableColumn("action", "string", description="deleted, or unlinked (the row is kept)"),
         dg.TableColumn("reason", "string"),
         dg.TableColumn("rows", "int"),
     ]
 )
+# The group's owners and tags as cogo.pipelines.definitions gives its assets; Dagster takes them on a job or
+# schedule only when it is built, so they are repeated here (tests/test_definitions.py keeps them equal).
+OWNERS = ["team:data-platform"]
+TAGS = {"layer": "lifecycle", "tenant_data": "true"}
 
 
 class RetentionSweepConfig(dg.Config):
@@ -35,15 +40,45 @@ class RetentionSweepConfig(dg.Config):
     conversation_batch_size: int = Field(default=100, ge=1, description="Conversations per transaction.")
 
 
-@dg.asset(group_name="retention", kinds={"postgres"})
+def _organization_rows(report: SweepReport) -> list[dg.TableRecord]:
+    rows = []
+    for (item, org, reason), n in sorted(report.counts.items()):
+        unlinked = audit.is_unlinked(item)
+        table, action = (audit.unlinked_table(item), "unlinked") if unlinked else (item, "deleted")
+        rows.append(
+            dg.TableRecord(
+                {"organization_id": org or "-", "table": table, "action": action, "reason": reason, "rows": n}
+            )
+        )
+    return rows
+
+
+def _count_metadata(report: SweepReport) -> dict[str, int]:
+    """deleted_<table> and unlinked_<table> (dry run: would_delete_, would_unlink_), one per table."""
+    deleted, unlinked = ("would_delete", "would_unlink") if report.dry_run else ("deleted", "unlinked")
+    return {
+        **{f"{deleted}_{table}": n for table, n in report.by_table().items()},
+        **{f"{unlinked}_{table}": n for table, n in report.unlinked_by_table().items()},
+    }
+
+
+# After the stages that feed it (in one run, `make run`, it sweeps what they have registered), and never beside a
+# workspace scan (the two share the "workspace" pool): a file is registered before its conversation is swept.
+@dg.asset(
+    group_name="retention",
+    kinds={"postgres"},
+    deps=["platform_schema", "clerk_directory", "workspace_files", "file_embeddings", "message_embeddings"],
+    pool="workspace",
+)
 def retention_sweep(
     context: dg.AssetExecutionContext, config: RetentionSweepConfig, postgres: PostgresResource
 ) -> dg.MaterializeResult:
     """Deletes what is past its time: conversations without activity for the window (with their messages,
-    message files and agent-task links), files (rows, chunks, embeddings and the files on disk), agent
-    states not updated for the window, and applied Clerk webhook events; and everything of users deleted in
-    Clerk. In short batches; files on disk only after their rows, through pending_file_deletions; never
-    outside the workspace root. Every deletion is counted in retention_runs / retention_run_items."""
+    message files and agent states; their agent tasks are kept, unlinked), files (rows, chunks, embeddings
+    and the files on disk), agent states not updated for the window, and applied Clerk webhook events; and
+    everything of users deleted in Clerk. In short batches; files on disk only after their rows, through
+    pending_file_deletions; never outside the workspace root. Every deletion and unlink is counted in
+    retention_runs / retention_run_items."""
     settings = Settings.from_env()
     now = dt.datetime.fromisoformat(config.as_of) if config.as_of else dt.datetime.now(dt.UTC)
     if now.tzinfo is None:
@@ -58,15 +93,14 @@ def retention_sweep(
     )  # fmt: skip
     with postgres.connection(autocommit=True) as conn:
         report = sweep(conn, now, options)
-    by_table = report.by_table()
+    by_table, unlinked = report.by_table(), report.unlinked_by_table()
     verb = "would delete" if report.dry_run else "deleted"
-    context.log.info(f"retention run {report.run_id} as of {now.isoformat()} {verb}: {by_table or 'nothing'}")
+    context.log.info(
+        f"retention run {report.run_id} as of {now.isoformat()} {verb}: {by_table or 'nothing'}; "
+        f"{'would unlink' if report.dry_run else 'unlinked'}: {unlinked or 'nothing'}"
+    )
     if report.refused:
         context.log.warning(f"{len(report.refused)} disk deletions refused (outside the workspace root)")
-    rows = [
-        dg.TableRecord({"organization_id": org or "-", "table": table, "reason": reason, "rows": n})
-        for (table, org, reason), n in sorted(report.counts.items())
-    ]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": report.total,
@@ -75,9 +109,10 @@ def retention_sweep(
             "dry_run": report.dry_run,
             "default_days": options.default_days,
             "workspaces_dir": str(options.workspaces_dir),
-            **{f"{'would_delete' if report.dry_run else 'deleted'}_{table}": n for table, n in by_table.items()},
+            **_count_metadata(report),
             "by_table": dg.MetadataValue.json(by_table),
-            "by_organization": dg.MetadataValue.table(rows, schema=ORG_TABLE_SCHEMA),
+            "unlinked_by_table": dg.MetadataValue.json(unlinked),
+            "by_organization": dg.MetadataValue.table(_organization_rows(report), schema=ORG_TABLE_SCHEMA),
             "refused_paths": dg.MetadataValue.json(report.refused),
             "disk_errors": dg.MetadataValue.json(report.notes.get("disk_errors", [])),
             "already_missing_on_disk": report.notes.get("already_missing", 0),
@@ -109,7 +144,11 @@ def retention_disk_queue_clear(postgres: PostgresResource) -> dg.AssetCheckResul
 
 
 retention_sweep_job = dg.define_asset_job(
-    "retention_sweep_job", selection=[retention_sweep], description="The retention sweep and its check."
+    "retention_sweep_job",
+    selection=[retention_sweep],
+    description="The retention sweep and its check.",
+    owners=OWNERS,
+    tags=TAGS,
 )
 
 retention_daily = dg.ScheduleDefinition(
@@ -117,7 +156,10 @@ retention_daily = dg.ScheduleDefinition(
     job=retention_sweep_job,
     cron_schedule="30 3 * * *",
     execution_timezone="UTC",
-    description="Runs retention_sweep once a day (03:30 UTC).",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Runs retention_sweep once a day (03:30 UTC); on by default, as the 30-day promise needs it.",
+    owners=OWNERS,
+    tags=TAGS,
 )
 
 assets = [retention_sweep]

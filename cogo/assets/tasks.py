@@ -2,22 +2,48 @@
 # No `from __future__ import annotations` in asset modules: Dagster inspects the real annotations.
 
 import datetime as dt
+import os
+from collections.abc import Mapping
 
 import dagster as dg
+import psycopg
 from pydantic import Field
 
+from cogo.config import Settings
 from cogo.resources import PostgresResource
 from cogo.tasks import checks as task_checks
 from cogo.tasks.chart import trend_markdown
 from cogo.tasks.report import AgentLine, by_agent, daily_series, range_totals
-from cogo.tasks.rollup import rollup_days
+from cogo.tasks.rollup import RollupResult, rollup_days
 
-# end_offset=1: today's partition exists (and fills up during the day), not only finished days.
-DAILY = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_offset=1, timezone="UTC")
+START_ENV = "COGO_TASK_ROLLUPS_START"
 TREND_DAYS = 30
-# A range run records its metadata once per partition: past this many days the chart (about 30 kB of
-# PNG each) is left out, so a year's backfill does not store 365 copies of it.
-CHART_MAX_RANGE_DAYS = 31
+TREND_KEY = f"trend_{TREND_DAYS}_days"
+# The group's owners and tags as cogo.pipelines.definitions gives its assets; Dagster takes them on a job or
+# schedule only when it is built, so they are repeated here (tests/test_definitions.py keeps them equal).
+OWNERS = ["team:data-platform"]
+TAGS = {"layer": "derived", "tenant_data": "true"}
+
+
+def partitions_start(env: Mapping[str, str], today: dt.date) -> dt.date:
+    """COGO_TASK_ROLLUPS_START (YYYY-MM-DD), else the retention window back from today: older days may have
+    lost their conversations' messages to the sweep, so rebuilding them would undercount tokens and cost."""
+    raw = env.get(START_ENV, "").strip()
+    if not raw:
+        return today - dt.timedelta(days=max(Settings.from_env(env).retention_days, 1) - 1)
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"{START_ENV}={raw!r} is not a date; give it as YYYY-MM-DD") from None
+
+
+def daily_partitions(start: dt.date) -> dg.DailyPartitionsDefinition:
+    # end_offset=1: today's partition exists (and fills up during the day), not only finished days.
+    return dg.DailyPartitionsDefinition(start_date=start.isoformat(), end_offset=1, timezone="UTC")
+
+
+# Read when the code location loads: a partition set is part of the definitions, not of a run.
+DAILY = daily_partitions(partitions_start(os.environ, dt.datetime.now(dt.UTC).date()))
 
 AGENT_TABLE_SCHEMA = dg.TableSchema(
     columns=[
@@ -42,59 +68,66 @@ def _agent_table(lines: list[AgentLine]) -> dg.TableMetadataValue:
     )
 
 
+def day_metadata(conn: psycopg.Connection, day: dt.date, result: RollupResult) -> dict[str, object]:
+    """One day's own figures: what its partition's materialization shows and plots."""
+    totals = range_totals(conn, day, day)
+    success_rate = totals["success_rate"]
+    inserted = result.inserted_by_day.get(day, 0)
+    return {
+        "tasks": totals["tasks"],
+        "completed": totals["completed"],
+        "failed": totals["failed"],
+        "cancelled": totals["cancelled"],
+        "running": totals["running"],
+        "pending": totals["pending"],
+        "never_started": totals["never_started"],
+        "success_rate": dg.MetadataValue.null() if success_rate is None else dg.MetadataValue.float(success_rate),
+        "steps": totals["steps"],
+        "input_tokens": totals["input_tokens"],
+        "output_tokens": totals["output_tokens"],
+        "unpriced_tokens": totals["unpriced_tokens"],
+        "estimated_cost_usd": dg.MetadataValue.float(round(totals["estimated_cost_usd"], 4)),
+        "by_agent": _agent_table(by_agent(conn, day, day)),
+        "dagster/row_count": inserted,
+        "rows_inserted": inserted,
+        "rows_deleted": result.deleted_by_day.get(day, 0),
+    }
+
+
+def _days_label(first_day: dt.date, last_day: dt.date) -> str:
+    return f"{first_day}..{last_day}" if first_day != last_day else str(first_day)
+
+
 @dg.asset(
     group_name="tasks",
     kinds={"postgres"},
     partitions_def=DAILY,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["platform_schema"],
 )
 def task_rollups(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
     """Per UTC day x organisation x agent x task status: task count, success rate, queue wait and run time
     (p50/p95/max), steps per task, the most frequent failing step, tokens of the task's conversation and
     their estimated cost (model_prices). Each run replaces its days exactly; a backfill of any range of
-    days is one run and one statement. A task counts on the day it was created (UTC)."""
+    days is one run and one statement, and records one materialization per day with that day's own
+    figures. A task counts on the day it was created (UTC)."""
     key_range = context.partition_key_range
     first_day, last_day = dt.date.fromisoformat(key_range.start), dt.date.fromisoformat(key_range.end)
     with postgres.connection() as conn:
         result = rollup_days(conn, first_day, last_day)
-        totals = range_totals(conn, first_day, last_day)
-        agents = by_agent(conn, first_day, last_day)
-        trend = daily_series(conn, last_day, TREND_DAYS)
-    days_in_run = (last_day - first_day).days + 1
-    chart = (
-        trend_markdown(trend)
-        if days_in_run <= CHART_MAX_RANGE_DAYS
-        else f"Left out of runs over {CHART_MAX_RANGE_DAYS} days; materialize {last_day} alone to see it."
-    )
+        days = {key: day_metadata(conn, dt.date.fromisoformat(key), result) for key in context.partition_keys}
+        chart = trend_markdown(daily_series(conn, last_day, TREND_DAYS))
+    run = {"run_days": _days_label(first_day, last_day), "run_duration_s": result.duration_s}
+    for key, figures in days.items():
+        # One chart per run (about 30 kB of PNG), on its newest day: the chart shows the run's other days too.
+        trend = chart if key == key_range.end else f"In the materialization of {last_day}, the newest day of this run."
+        context.add_asset_metadata({**figures, **run, TREND_KEY: dg.MetadataValue.md(trend)}, partition_key=key)
     context.log.info(
-        f"task_rollups {first_day}..{last_day}: {result.rows_inserted} rows "
+        f"task_rollups {run['run_days']}: {result.rows_inserted} rows "
         f"({result.rows_deleted} replaced) in {result.duration_s}s"
     )
-    success_rate = totals["success_rate"]
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": result.rows_inserted,
-            "days": f"{first_day}..{last_day}" if first_day != last_day else str(first_day),
-            "rows_inserted": result.rows_inserted,
-            "rows_deleted": result.rows_deleted,
-            "duration_s": result.duration_s,
-            "tasks": totals["tasks"],
-            "completed": totals["completed"],
-            "failed": totals["failed"],
-            "cancelled": totals["cancelled"],
-            "running": totals["running"],
-            "pending": totals["pending"],
-            "never_started": totals["never_started"],
-            "success_rate": dg.MetadataValue.null() if success_rate is None else dg.MetadataValue.float(success_rate),
-            "steps": totals["steps"],
-            "input_tokens": totals["input_tokens"],
-            "output_tokens": totals["output_tokens"],
-            "unpriced_tokens": totals["unpriced_tokens"],
-            "estimated_cost_usd": dg.MetadataValue.float(round(totals["estimated_cost_usd"], 4)),
-            "by_agent": _agent_table(agents),
-            f"trend_{TREND_DAYS}_days": dg.MetadataValue.md(chart),
-        }
-    )
+    # Every figure was given per partition above; a value here would be copied onto each of them.
+    return dg.MaterializeResult()
 
 
 def _rows_markdown(rows: list[dict], count: int) -> dg.MetadataValue:
@@ -158,6 +191,8 @@ task_rollups_job = dg.define_asset_job(
     "task_rollups_job",
     selection=dg.AssetSelection.assets(task_rollups),
     description="task_rollups for one day (or a range, as one run) and the checks on the task logs.",
+    owners=OWNERS,
+    tags=TAGS,
 )
 
 
@@ -166,10 +201,13 @@ task_rollups_job = dg.define_asset_job(
     job=task_rollups_job,
     execution_timezone="UTC",
     default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every hour at :05, today's task_rollups partition (UTC). The first tick of a day also closes "
+    "yesterday's, so tasks that finished after midnight are counted there; later changes to older days need "
+    "a backfill.",
+    owners=OWNERS,
+    tags=TAGS,
 )
 def task_rollups_hourly(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-    """Every hour, today's partition (UTC). The first tick of a day also closes yesterday's, so tasks that
-    finished after midnight are counted there; later changes to older days need a backfill."""
     now = context.scheduled_execution_time.astimezone(dt.UTC)
     days = [now.date()]
     if now.hour == 0:

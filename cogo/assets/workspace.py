@@ -32,6 +32,8 @@ class WorkspaceBatch(dg.Config):
 @dg.asset(
     group_name="workspace",
     kinds={"postgres"},
+    deps=["platform_schema"],
+    pool="workspace",
     check_specs=[
         dg.AssetCheckSpec(
             "no_deletions_held",
@@ -145,6 +147,17 @@ def workspace_files_sensor(context: dg.SensorEvaluationContext, workspace: Works
     )
 
 
+workspace_reconcile_daily = dg.ScheduleDefinition(
+    name="workspace_reconcile_daily",
+    job=workspace_ingest_job,
+    cron_schedule="47 2 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="A full scan of the workspace root once a day (02:47 UTC): whatever the sensor's mtime watermark "
+    "cannot see (bytes changed under an old mtime, a disk remounted with old times) is hashed and registered.",
+)
+
 assets = [workspace_files]
 jobs = [workspace_ingest_job]
+schedules = [workspace_reconcile_daily]
 sensors = [workspace_files_sensor]

@@ -14,7 +14,7 @@ import contextlib
 import gc
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +53,9 @@ class BuildOptions:
     chunk_commits: int = 500  # graph writes are flushed at least this often (bounded memory)
     parse_workers: int | None = None  # processes parsing a large batch of files (default: the cores, up to 4)
     parallel_min_bytes: int = PARALLEL_MIN_BYTES  # smaller batches are parsed in this process alone
+    # Called with the pass ("history", "head") and the figures so far: after each commit, and once as the head
+    # pass starts, so a long build can say how far it got.
+    progress: Callable[[str, BuildStats], None] | None = None
 
 
 @dataclass
@@ -380,6 +383,7 @@ class RepoGraphBuilder:
         for commit in self.git.log(head, after=after, **limits):
             self._commit(commit)
             stats.commits += 1
+            self._progress("history")
             if stats.commits % options.chunk_commits == 0 or self.writer.pending > 100_000:
                 self.writer.flush()
                 gc.collect()  # the collector is paused during the build (see _collector_paused)
@@ -387,9 +391,14 @@ class RepoGraphBuilder:
             self.writer.flush()
         stats.history_s = round(time.monotonic() - started, 3)
         started = time.monotonic()
+        self._progress("head")
         self._head(head, fresh=after is None)
         stats.head_s = round(time.monotonic() - started, 3)
         return stats
+
+    def _progress(self, phase: str) -> None:
+        if self.options.progress is not None:
+            self.options.progress(phase, self.stats)
 
     def _graph_is_empty(self) -> bool:
         """No node of this repository in the graph (a first build, or one after a rewrite)."""

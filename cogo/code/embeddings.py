@@ -5,6 +5,7 @@ call; chunks of symbols that no longer exist are deleted."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psycopg
@@ -15,6 +16,8 @@ from cogo.code.git import GitRepo
 from cogo.embed import Embedder
 
 MAX_CHUNK_CHARS = 6_000  # the local model reads 256 tokens; the header and the start of the code matter most
+# Told the chunks done and to do (changed ones only): before the first batch and after each one.
+Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -66,7 +69,7 @@ def head_chunks(git: GitRepo, conn: psycopg.Connection, repo: str) -> list[Chunk
 
 
 def sync_code_embeddings(
-    conn: psycopg.Connection, repo: str, embedder: Embedder, *, batch: int = 256
+    conn: psycopg.Connection, repo: str, embedder: Embedder, *, batch: int = 256, progress: Progress | None = None
 ) -> EmbeddingStats:
     stats = EmbeddingStats(repo=repo)
     cursor = store.load_cursor(conn, repo)
@@ -87,6 +90,8 @@ def sync_code_embeddings(
     }
     todo = [c for c in chunks if existing.get((c.file_path, c.symbol)) != c.sha]
     stats.unchanged = len(chunks) - len(todo)
+    if progress is not None:
+        progress(0, len(todo))
     for start in range(0, len(todo), batch):
         part = todo[start : start + batch]
         outcome = embedder.embed_outcome([c.content for c in part])
@@ -124,6 +129,8 @@ def sync_code_embeddings(
                 rows,
             )
         stats.embedded += len(rows)
+        if progress is not None:
+            progress(start + len(part), len(todo))
     live = [[c.file_path for c in chunks], [c.symbol for c in chunks]]
     with conn.transaction():
         deleted = conn.execute(

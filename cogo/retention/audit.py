@@ -9,8 +9,24 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-# (table_name, organization_id, reason) -> rows
+# (item, organization_id, reason) -> rows. An item is the table whose rows were deleted, `workspace_files`
+# for files removed from disk, or `unlinked_<table>` for rows kept but unlinked (the sweep deletes no task;
+# it unlinks the tasks of the conversations it deletes). retention_run_items.table_name holds the item.
 Counts = dict[tuple[str, str, str], int]
+
+UNLINKED = "unlinked_"
+UNLINKED_AGENT_TASKS = f"{UNLINKED}agent_tasks"
+# Runs recorded before unlinks had their own item counted them as 'agent_tasks'.
+LEGACY_UNLINKED = ("agent_tasks",)
+
+
+def is_unlinked(item: str) -> bool:
+    return item.startswith(UNLINKED) or item in LEGACY_UNLINKED
+
+
+def unlinked_table(item: str) -> str:
+    """'unlinked_agent_tasks' -> 'agent_tasks': the table whose rows an unlink item counts."""
+    return item.removeprefix(UNLINKED)
 
 
 def start_run(conn: psycopg.Connection, as_of: dt.datetime, default_days: int, dry_run: bool) -> int:
@@ -71,8 +87,7 @@ def run_counts(conn: psycopg.Connection, run_id: int) -> Counts:
     return {(t, o, r): int(n) for t, o, r, n in rows}
 
 
-def totals_by_table(conn: psycopg.Connection, run_ids: list[int] | None = None) -> dict[str, int]:
-    """Rows deleted per table over the given runs (all non-dry runs when None)."""
+def _totals(conn: psycopg.Connection, run_ids: list[int] | None) -> dict[str, int]:
     rows = conn.execute(
         "SELECT i.table_name, sum(i.rows_deleted) FROM retention_run_items i "
         "JOIN retention_runs r ON r.id = i.run_id "
@@ -80,3 +95,18 @@ def totals_by_table(conn: psycopg.Connection, run_ids: list[int] | None = None) 
         {"ids": run_ids},
     ).fetchall()
     return {t: int(n) for t, n in rows}
+
+
+def totals_by_table(conn: psycopg.Connection, run_ids: list[int] | None = None) -> dict[str, int]:
+    """Rows deleted per table over the given runs (all non-dry runs when None); unlinks are not deletions."""
+    return {t: n for t, n in _totals(conn, run_ids).items() if not is_unlinked(t)}
+
+
+def unlinked_by_table(conn: psycopg.Connection, run_ids: list[int] | None = None) -> dict[str, int]:
+    """Rows kept but unlinked per table over the given runs (all non-dry runs when None)."""
+    unlinked: dict[str, int] = {}
+    for item, n in _totals(conn, run_ids).items():
+        if is_unlinked(item):
+            table = unlinked_table(item)
+            unlinked[table] = unlinked.get(table, 0) + n
+    return unlinked

@@ -1,6 +1,7 @@
 """Deleting (or, dry run, counting) one batch of a row set together with everything that hangs off it.
 
-Each function runs inside the caller's transaction and returns {table: {organization_id: rows}}. The
+Each function runs inside the caller's transaction and returns {item: {organization_id: rows}}, an item
+being a table whose rows were deleted, or `unlinked_<table>` for rows kept but unlinked. The
 dependants are deleted explicitly, before their parent, so that every table's count is exact; the
 foreign keys' own cascades then find nothing left to do.
 """
@@ -12,6 +13,8 @@ from collections import defaultdict
 from typing import Any
 
 import psycopg
+
+from cogo.retention.audit import UNLINKED_AGENT_TASKS
 
 ByTable = dict[str, dict[str, int]]
 
@@ -54,10 +57,11 @@ def purge_conversations(cur: psycopg.Cursor[Any], ids: list[Any]) -> ByTable:
     _add(out, "messages", _grouped(cur, "DELETE FROM messages WHERE conversation_id = ANY(%(ids)s)", p))
     _add(out, "files", _grouped(cur, "DELETE FROM files WHERE conversation_id = ANY(%(ids)s)", p))
     _add(out, "agent_states", _grouped(cur, "DELETE FROM agent_states WHERE conversation_id = ANY(%(ids)s)", p))
-    # The task's record outlives its conversation (the seed's ON DELETE SET NULL): unlinked, not deleted.
+    # A task outlives its conversation, unlinked, not deleted (sql/0006, sql/0073). The conversation's delete
+    # trigger would unlink them too; doing it here first is what lets the audit count them.
     _add(
         out,
-        "agent_tasks",
+        UNLINKED_AGENT_TASKS,
         _grouped(cur, "UPDATE agent_tasks SET conversation_id = NULL WHERE conversation_id = ANY(%(ids)s)", p),
     )
     _add(out, "conversations", _grouped(cur, "DELETE FROM conversations WHERE id = ANY(%(ids)s)", p))
@@ -115,7 +119,7 @@ def count_conversations(cur: psycopg.Cursor[Any], select_sql: str, params: Any) 
             WHERE message_id IN (SELECT id FROM msg) OR file_id IN (SELECT id FROM fil) GROUP BY 2
         UNION ALL SELECT 'agent_states', organization_id, count(*) FROM agent_states
             WHERE conversation_id IN (SELECT id FROM conv) GROUP BY 2
-        UNION ALL SELECT 'agent_tasks', organization_id, count(*) FROM agent_tasks
+        UNION ALL SELECT '{UNLINKED_AGENT_TASKS}', organization_id, count(*) FROM agent_tasks
             WHERE conversation_id IN (SELECT id FROM conv) GROUP BY 2
         """,
         params,

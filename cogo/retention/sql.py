@@ -77,7 +77,7 @@ EXPIRED_STATES = (
     + conversation_goes("s.conversation_id")
 )
 
-# Settled Clerk webhook events (issue 3's inbox), kept for the default window so that Svix's retries of
+# Settled Clerk webhook events (clerk_webhook_inbox), kept for the default window so that Svix's retries of
 # an event are still recognised as duplicates, then deleted.
 APPLIED_INBOX_EVENTS = "SELECT i.svix_id FROM clerk_webhook_inbox i WHERE i.applied_at < %(cutoff)s"
 

@@ -54,9 +54,20 @@ class SweepReport:
     duration_s: float = 0.0
 
     def by_table(self) -> dict[str, int]:
+        """Rows deleted (dry run: that would be) per table; unlinked rows are not among them."""
         out: dict[str, int] = {}
-        for (table, _org, _reason), n in self.counts.items():
-            out[table] = out.get(table, 0) + n
+        for (item, _org, _reason), n in self.counts.items():
+            if not audit.is_unlinked(item):
+                out[item] = out.get(item, 0) + n
+        return dict(sorted(out.items()))
+
+    def unlinked_by_table(self) -> dict[str, int]:
+        """Rows kept but unlinked (dry run: that would be) per table, e.g. the tasks of deleted conversations."""
+        out: dict[str, int] = {}
+        for (item, _org, _reason), n in self.counts.items():
+            if audit.is_unlinked(item):
+                table = audit.unlinked_table(item)
+                out[table] = out.get(table, 0) + n
         return dict(sorted(out.items()))
 
     def by_org(self) -> dict[str, dict[str, int]]:
@@ -72,7 +83,8 @@ class SweepReport:
 
     @property
     def total(self) -> int:
-        return sum(self.counts.values())
+        """Rows deleted (dry run: that would be)."""
+        return sum(self.by_table().values())
 
 
 @dataclass(frozen=True)
@@ -191,7 +203,7 @@ class _Sweep:
             "AND table_name = 'clerk_webhook_inbox' AND column_name = 'applied_at'"
         ).fetchone()
         if not exists:
-            # Issue 3's inbox may land after this sweep; until then there is nothing to sweep there.
+            # A database migrated before the webhook inbox existed (sql/0010) has nothing to sweep there.
             self.report.notes["inbox"] = "skipped: table clerk_webhook_inbox (applied_at) does not exist"
             return
         self.report.notes["inbox"] = "swept"

@@ -127,9 +127,18 @@ COLUMNS = (
 class RollupResult:
     first_day: dt.date
     last_day: dt.date
-    rows_deleted: int
-    rows_inserted: int
+    # Per day, so that each day's partition can say what happened to it (a day without rows is absent).
+    deleted_by_day: dict[dt.date, int]
+    inserted_by_day: dict[dt.date, int]
     duration_s: float
+
+    @property
+    def rows_deleted(self) -> int:
+        return sum(self.deleted_by_day.values())
+
+    @property
+    def rows_inserted(self) -> int:
+        return sum(self.inserted_by_day.values())
 
 
 def day_bounds(first_day: dt.date, last_day: dt.date) -> dict[str, dt.datetime]:
@@ -153,14 +162,20 @@ def rollup_days(conn: psycopg.Connection, first_day: dt.date, last_day: dt.date)
     with conn.transaction():
         conn.execute("LOCK TABLE task_rollups IN SHARE ROW EXCLUSIVE MODE")
         conn.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")  # type: ignore[arg-type]  # constant
-        deleted = conn.execute(
-            "DELETE FROM task_rollups WHERE day BETWEEN %(first_day)s AND %(last_day)s", params
-        ).rowcount
-        inserted = conn.execute(
-            f"INSERT INTO task_rollups ({COLUMNS}) {ROLLUP_SELECT}",  # type: ignore[arg-type]  # constant SQL
-            params,
-        ).rowcount
+        deleted = _rows_by_day(
+            conn, "DELETE FROM task_rollups WHERE day BETWEEN %(first_day)s AND %(last_day)s RETURNING day", params
+        )
+        inserted = _rows_by_day(conn, f"INSERT INTO task_rollups ({COLUMNS}) {ROLLUP_SELECT} RETURNING day", params)
     return RollupResult(first_day, last_day, deleted, inserted, round(time.monotonic() - started, 3))
+
+
+def _rows_by_day(conn: psycopg.Connection, statement: str, params: dict[str, Any]) -> dict[dt.date, int]:
+    """Run a DELETE/INSERT ... RETURNING day and count its rows per day, in the same statement."""
+    rows = conn.execute(
+        f"WITH changed AS ({statement}) SELECT day, count(*) FROM changed GROUP BY day",  # type: ignore[arg-type]
+        params,
+    ).fetchall()
+    return {day: int(n) for day, n in rows}
 
 
 def aggregate_days(conn: psycopg.Connection, first_day: dt.date, last_day: dt.date) -> list[tuple[Any, ...]]:
