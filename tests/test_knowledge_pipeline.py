@@ -285,6 +285,10 @@ def test_assets_materialize_with_tokens_and_cost_in_metadata(
     assert meta["embedding_calls"].value >= 1 and meta["tokens"].value > 0
     assert meta["estimated_cost_usd"].value > 0
     assert meta["by_model"].value["openai:text-embedding-3-small"]["texts_embedded"] > 5
+    # The knowledge index of the organisation's default model became ready in this run; the Postgres HNSW index
+    # of the model is counted apart (named, or "none" when it already existed).
+    assert meta["knowledge_indexes_ready"].value == 1
+    assert isinstance(meta["postgres_hnsw_indexes_created"].value, str)
     again = dg.materialize([workspace_files, file_chunks, file_embeddings], resources=resources)
     assert again.asset_materializations_for_node("file_embeddings")[0].metadata["embedding_calls"].value == 0
 

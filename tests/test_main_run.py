@@ -45,3 +45,31 @@ def test_make_run_builds_the_last_30_days_of_task_rollups_in_one_run(
     assert sum(figures.values()) == sum(expected.values()) == 240
     chart = {m.partition: str(m.metadata[TREND_KEY].value) for m in materializations}
     assert chart[today.isoformat()].startswith("![tasks per day, last 30 days]")
+
+
+def test_make_run_leaves_a_consistent_picture_retention_after_the_stages_it_sweeps(
+    database_url: str, db: psycopg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspaces = tmp_path / "ws"
+    demo.load(database_url, workspaces)
+    for name, value in {
+        "COGO_DATABASE_URL": database_url,
+        "COGO_WORKSPACES_DIR": str(workspaces),
+        "COGO_HOME": str(tmp_path / "home"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("COGO_REPOS", raising=False)
+
+    instance = dg.DagsterInstance.ephemeral()
+    (batch,) = [b for b in plan_batches(instance) if b[1] is None]
+    result = run_batch(instance, batch)
+    assert result.success
+    order = [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()]  # type: ignore[union-attr]
+    for feeder in ("workspace_files", "file_embeddings", "message_embeddings", "clerk_directory"):
+        assert order.index(feeder) < order.index("retention_sweep"), order
+    # Every demo file was registered before its conversation was swept: none is left waiting for a conversation
+    # that no longer exists, and none is left on disk without its row.
+    assert db.execute("SELECT storage_path, reason FROM workspace_refusals").fetchall() == []
+    on_disk = {str(p.relative_to(workspaces)) for p in workspaces.rglob("*") if p.is_file()}
+    active = {r[0] for r in db.execute("SELECT storage_path FROM files WHERE status = 'active'").fetchall()}
+    assert on_disk == active

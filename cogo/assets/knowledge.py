@@ -102,8 +102,10 @@ def file_embeddings(
             "tokens": report.tokens,
             "estimated_cost_usd": report.estimated_cost_usd,
             "by_model": dg.MetadataValue.json(report.model_figures()),
-            "indexes": dg.MetadataValue.json(report.indexes),
-            "hnsw_indexes_created": ", ".join(report.hnsw_indexes_created) or "none",
+            # knowledge_indexes_*: rows of knowledge_indexes (an organisation's index of a model and chunk
+            # profile) by what happened to them; postgres_hnsw_indexes_created: Postgres indexes built this run.
+            **{f"knowledge_{name}": count for name, count in sorted(report.indexes.items())},
+            "postgres_hnsw_indexes_created": ", ".join(report.hnsw_indexes_created) or "none",
             "failed_chunks": len(report.failures),
             "failures": dg.MetadataValue.json(report.failures[:SHOWN]),
             "write_s": round(report.write_s, 3),
@@ -167,7 +169,7 @@ def message_embeddings(
             "tokens": report.tokens,
             "estimated_cost_usd": report.estimated_cost_usd,
             "by_model": dg.MetadataValue.json(report.model_figures()),
-            "hnsw_indexes_created": ", ".join(report.hnsw_indexes_created) or "none",
+            "postgres_hnsw_indexes_created": ", ".join(report.hnsw_indexes_created) or "none",
             "failed_messages": len(report.failures),
             "failures": dg.MetadataValue.json(report.failures[:SHOWN]),
             "duration_s": report.duration_s,

@@ -276,7 +276,7 @@ def _embed_model(
 
     def write(vectors: dict[str, np.ndarray], failed: dict[str, str]) -> None:
         nonlocal dims
-        if vectors and not dims:
+        if vectors:  # the vectors' own size: a compatible server may serve a known model name at another size
             dims = len(next(iter(vectors.values())))
         if pool is None:
             _write_slice(writer, embedder.model, dims, chunker_version, by_sha, vectors, failed, report)
