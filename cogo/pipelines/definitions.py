@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from cogo.assets import collect
+from cogo.assets import clerk, code, knowledge, platform, retention, tasks, workspace
 from cogo.pipelines.resources import default_resources
 
 DATA_PLATFORM = "team:data-platform"
@@ -58,12 +58,35 @@ def with_group_scheme(spec: dg.AssetSpec) -> dg.AssetSpec:
 
 
 def build_defs() -> dg.Definitions:
+    """One module per lifecycle stage (cogo/assets/), each named here with what it defines."""
+    assets = [
+        *platform.assets,
+        *clerk.assets,
+        *workspace.assets,
+        *knowledge.assets,
+        *code.assets,
+        *tasks.assets,
+        *retention.assets,
+    ]
     return dg.Definitions(
-        assets=dg.map_asset_specs(with_group_scheme, collect("assets")),
-        asset_checks=collect("checks"),
-        jobs=collect("jobs"),
-        schedules=collect("schedules"),
-        sensors=collect("sensors"),
+        assets=dg.map_asset_specs(with_group_scheme, assets),
+        asset_checks=[
+            *platform.checks,
+            *clerk.checks,
+            *knowledge.checks,
+            *code.checks,
+            *tasks.checks,
+            *retention.checks,
+        ],
+        jobs=[*clerk.jobs, *workspace.jobs, *knowledge.jobs, *code.jobs, *tasks.jobs, *retention.jobs],
+        schedules=[
+            *clerk.schedules,
+            *workspace.schedules,
+            *knowledge.schedules,
+            *tasks.schedules,
+            *retention.schedules,
+        ],
+        sensors=[*clerk.sensors, *workspace.sensors, *knowledge.sensors, *code.sensors],
         resources=default_resources(),
     )
 
