@@ -53,18 +53,7 @@ def file_chunks(
         metadata={
             "dagster/row_count": report.chunks_written,
             "chunker_version": CHUNKER_VERSION,
-            "files_seen": report.files_seen,
-            "files_extracted": report.files_extracted,
-            "chunks_written": report.chunks_written,
-            "chunks_deleted": report.chunks_deleted,
-            "tokens": report.tokens,
-            "extraction_status": dg.MetadataValue.json(dict(report.statuses)),
-            "extraction_failures": dg.MetadataValue.json(
-                [{"path": p, "reason": r} for p, r in report.failures[:SHOWN]]
-            ),
-            "files_skipped": len(report.skipped),
-            "skipped": dg.MetadataValue.json([{"path": p, "reason": r} for p, r in report.skipped[:SHOWN]]),
-            "duration_s": report.duration_s,
+            **report.as_metadata(SHOWN),
         }
     )
 

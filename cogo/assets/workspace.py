@@ -63,28 +63,15 @@ def workspace_files(
     context.log.info(f"workspace_files ({'full scan' if full else 'batch'} of {root}): {counts}")
     for path, reason in report.refused[:REFUSALS_SHOWN]:
         context.log.warning(f"refused {path}: {reason}")
-    held = [
-        {"organization_id": org, "files": h["files"], "active_files": h["active_files"], "reason": h["reason"]}
-        for org, h in report.held_deletions.items()
-    ]
+    held = report.held()
     for h in held:
         context.log.error(f"deletions held for {h['organization_id']}: {h['reason']}")
-    refusals = [{"path": p, "status": "refused", "reason": r} for p, r in report.refused] + [
-        {"path": p, "status": "pending", "reason": r} for p, r in report.pending
-    ]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": len(report.new) + len(report.changed) + len(report.moved),
             "scan": "full" if full else "batch",
             "root": str(root),
-            **{k: v for k, v in counts.items()},
-            "refusals": dg.MetadataValue.json(refusals[:REFUSALS_SHOWN]),
-            "moved_paths": dg.MetadataValue.json([{"from": a, "to": b} for a, b in report.moved[:REFUSALS_SHOWN]]),
-            "held_deletions": dg.MetadataValue.json(held),
-            "unreadable_paths": dg.MetadataValue.json(
-                [{"path": p, "reason": r} for p, r in report.unreadable[:REFUSALS_SHOWN]]
-            ),
-            "duration_s": report.duration_s,
+            **report.as_metadata(REFUSALS_SHOWN),
         },
         check_results=[
             dg.AssetCheckResult(

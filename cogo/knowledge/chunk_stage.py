@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -48,6 +49,22 @@ class ChunkReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # not readable as registered, retried later
     clamped: list[str] = field(default_factory=list)  # sources whose chunk_size is over their embedder's window
     duration_s: float = 0.0
+
+    def as_metadata(self, shown: int = 50) -> dict[str, Any]:
+        """The run's figures and the first `shown` entries of each list, for the asset's materialization."""
+        return {
+            "files_seen": self.files_seen,
+            "files_extracted": self.files_extracted,
+            "chunks_written": self.chunks_written,
+            "chunks_deleted": self.chunks_deleted,
+            "tokens": self.tokens,
+            "extraction_status": dict(self.statuses),
+            "extraction_failures": [{"path": p, "reason": r} for p, r in self.failures[:shown]],
+            "files_skipped": len(self.skipped),
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped[:shown]],
+            "sources_clamped": self.clamped[:shown],
+            "duration_s": self.duration_s,
+        }
 
 
 def _state(conn: psycopg.Connection) -> tuple[dict[uuid.UUID, tuple[str, str, str]], dict[uuid.UUID, set[str]]]:

@@ -79,6 +79,28 @@ class RegisterReport:
         }
 
 
+    def held(self) -> list[dict[str, Any]]:
+        """The held deletions per organisation, without the paths (they may be many)."""
+        return [
+            {"organization_id": org, "files": h["files"], "active_files": h["active_files"], "reason": h["reason"]}
+            for org, h in self.held_deletions.items()
+        ]
+
+    def as_metadata(self, shown: int = 50) -> dict[str, Any]:
+        """The run's figures and the first `shown` paths of each list, for the asset's materialization."""
+        refusals = [{"path": p, "status": "refused", "reason": r} for p, r in self.refused] + [
+            {"path": p, "status": "pending", "reason": r} for p, r in self.pending
+        ]
+        return {
+            **self.counts(),
+            "refusals": refusals[:shown],
+            "moved_paths": [{"from": a, "to": b} for a, b in self.moved[:shown]],
+            "held_deletions": self.held(),
+            "unreadable_paths": [{"path": p, "reason": r} for p, r in self.unreadable[:shown]],
+            "duration_s": self.duration_s,
+        }
+
+
 @dataclass
 class _Seen:
     wp: WorkspacePath
