@@ -84,21 +84,7 @@ def file_embeddings(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": report.rows_written,
-            "rows_written": report.rows_written,
-            "rows_deleted_stale": report.rows_deleted_stale,
-            "rows_deleted_retired": report.rows_deleted_retired,
-            "embedding_calls": report.embed_calls,
-            "tokens": report.tokens,
-            "estimated_cost_usd": report.estimated_cost_usd,
-            "by_model": dg.MetadataValue.json(report.model_figures()),
-            # knowledge_indexes_*: rows of knowledge_indexes (an organisation's index of a model and chunk
-            # profile) by what happened to them; postgres_hnsw_indexes_created: Postgres indexes built this run.
-            **{f"knowledge_{name}": count for name, count in sorted(report.indexes.items())},
-            "postgres_hnsw_indexes_created": ", ".join(report.hnsw_indexes_created) or "none",
-            "failed_chunks": len(report.failures),
-            "failures": dg.MetadataValue.json(report.failures[:SHOWN]),
-            "write_s": round(report.write_s, 3),
-            "duration_s": report.duration_s,
+            **report.as_metadata(SHOWN),
         }
     )
 
@@ -151,17 +137,7 @@ def message_embeddings(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": report.rows_written,
-            "messages_embedded": report.messages_embedded,
-            "rows_written": report.rows_written,
-            "rows_deleted": report.rows_deleted,
-            "embedding_calls": report.embed_calls,
-            "tokens": report.tokens,
-            "estimated_cost_usd": report.estimated_cost_usd,
-            "by_model": dg.MetadataValue.json(report.model_figures()),
-            "postgres_hnsw_indexes_created": ", ".join(report.hnsw_indexes_created) or "none",
-            "failed_messages": len(report.failures),
-            "failures": dg.MetadataValue.json(report.failures[:SHOWN]),
-            "duration_s": report.duration_s,
+            **report.as_metadata(SHOWN),
         }
     )
 

@@ -71,6 +71,15 @@ class ModelTotals:
     def estimated_cost_usd(self) -> float:
         return round(sum(m.estimated_cost_usd for m in self.by_model.values()), 6)
 
+    def embedding_metadata(self) -> dict[str, Any]:
+        """What every embedding report shows: calls, tokens, cost, and the figures per model."""
+        return {
+            "embedding_calls": self.embed_calls,
+            "tokens": self.tokens,
+            "estimated_cost_usd": self.estimated_cost_usd,
+            "by_model": self.model_figures(),
+        }
+
     def model_figures(self) -> dict[str, dict[str, Any]]:
         """`by_model` as plain values (floats rounded), for asset metadata."""
         return {
@@ -90,6 +99,22 @@ class EmbedReport(ModelTotals):
     hnsw_indexes_created: list[str] = field(default_factory=list)
     write_s: float = 0.0
     duration_s: float = 0.0
+
+    def as_metadata(self, shown: int = 50) -> dict[str, Any]:
+        """knowledge_indexes_*: rows of knowledge_indexes (an organisation's index of a model and chunk profile) by
+        what happened to them; postgres_hnsw_indexes_created: the Postgres indexes built in this run."""
+        return {
+            "rows_written": self.rows_written,
+            "rows_deleted_stale": self.rows_deleted_stale,
+            "rows_deleted_retired": self.rows_deleted_retired,
+            **self.embedding_metadata(),
+            **{f"knowledge_{name}": count for name, count in sorted(self.indexes.items())},
+            "postgres_hnsw_indexes_created": ", ".join(self.hnsw_indexes_created) or "none",
+            "failed_chunks": len(self.failures),
+            "failures": self.failures[:shown],
+            "write_s": round(self.write_s, 3),
+            "duration_s": self.duration_s,
+        }
 
 
 @dataclass

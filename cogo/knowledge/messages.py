@@ -81,6 +81,18 @@ class MessageEmbedReport(ModelTotals):
     incomplete_organizations: set[str] = field(default_factory=set)
     duration_s: float = 0.0
 
+    def as_metadata(self, shown: int = 50) -> dict[str, Any]:
+        return {
+            "messages_embedded": self.messages_embedded,
+            "rows_written": self.rows_written,
+            "rows_deleted": self.rows_deleted,
+            **self.embedding_metadata(),
+            "postgres_hnsw_indexes_created": ", ".join(self.hnsw_indexes_created) or "none",
+            "failed_messages": len(self.failures),
+            "failures": self.failures[:shown],
+            "duration_s": self.duration_s,
+        }
+
 
 @dataclass
 class _Piece:
