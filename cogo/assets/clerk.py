@@ -53,19 +53,7 @@ def clerk_directory(context: dg.AssetExecutionContext, postgres: PostgresResourc
     for error in run.errors:
         context.log.warning(f"Clerk event not applied: {error}")
     return dg.MaterializeResult(
-        metadata={
-            "events_applied": run.counts["applied"],
-            "events_ignored_stale": run.counts["stale"],
-            "events_ignored_deleted_or_unmirrored": run.counts["ignored"],
-            "events_failed": run.counts["failed"],
-            "unapplied_events": run.unapplied,
-            "oldest_unapplied_age_s": round(run.oldest_unapplied_age_s or 0.0, 1),
-            "batches": run.batches,
-            "events_per_s": round(run.events / run.duration_s) if run.duration_s else 0,
-            "duration_s": round(run.duration_s, 3),
-            "failures": dg.MetadataValue.md("\n".join(f"- {e}" for e in run.errors) or "none"),
-            **directory,
-        }
+        metadata={**run.as_metadata(), **directory}
     )
 
 

@@ -148,6 +148,20 @@ class InboxRun:
     def events(self) -> int:
         return sum(self.counts.values())
 
+    def as_metadata(self) -> dict[str, Any]:
+        return {
+            "events_applied": self.counts["applied"],
+            "events_ignored_stale": self.counts["stale"],
+            "events_ignored_deleted_or_unmirrored": self.counts["ignored"],
+            "events_failed": self.counts["failed"],
+            "unapplied_events": self.unapplied,
+            "oldest_unapplied_age_s": round(self.oldest_unapplied_age_s or 0.0, 1),
+            "batches": self.batches,
+            "events_per_s": round(self.events / self.duration_s) if self.duration_s else 0,
+            "duration_s": round(self.duration_s, 3),
+            "failures": self.errors,
+        }
+
 
 SETTLE = """
 UPDATE clerk_webhook_inbox i SET
