@@ -117,7 +117,7 @@ def test_calls_resolve_through_imports_aliases_nested_scopes_and_local_types() -
     assert links()["pkg/util.py"] == {
         ("pkg.util.top", "pkg.base.helper", "import", 1.0),  # from-import with an alias
         ("pkg.util.top", "pkg.base.Store.__init__", "constructor", 0.9),  # relative import, class call
-        ("pkg.util.top", "pkg.base.Store.put", "local_type", 0.8),  # s = Store(); s.put()
+        ("pkg.util.top", "pkg.base.Store.put", "local_type", 0.85),  # s = Store(); s.put()
         ("pkg.util.top", "pkg.util.top.inner", "local", 1.0),  # nested function
         ("pkg.util.top.inner", "pkg.base.helper", "import", 1.0),  # enclosing module's import
     }

@@ -22,13 +22,13 @@ from typing import Any
 import psycopg
 
 from cogo.code import store
-from cogo.code.facts import FileFacts, Symbol
+from cogo.code.facts import FACTS_VERSION, FileFacts, Symbol
 from cogo.code.git import Change, CommitInfo, GitRepo, TreeEntry
 from cogo.code.languages import language_of, module_name
 from cogo.code.libraries import library_for, manifest_versions
 from cogo.code.parse import DEFAULT_SIZE_LIMIT, parse_file
 from cogo.code.parse_pool import PARALLEL_MIN_BYTES, parse_blobs
-from cogo.code.resolve import Index, imported_modules, link_file
+from cogo.code.resolve import FileLinks, Index, imported_modules, link_file
 from cogo.graph.base import GraphStore
 
 CODE_LABELS = ("CodeFile", "Function", "Class", "Commit")
@@ -517,18 +517,31 @@ class RepoGraphBuilder:
         all_entries = self.git.tree(head)
         tree: dict[str, TreeEntry] = {e.path: e for e in all_entries if language_of(e.path)}
         stored = store.stored_blobs(self.conn, repo)
-        changed_paths = sorted(p for p, e in tree.items() if stored.get(p) != e.blob or p in self._touched)
+        loaded = store.load_facts(self.conn, repo) if stored else []
+        # Facts of an older extraction lack what resolution now reads: their files are parsed again.
+        outdated = {f.path for f in loaded if f.version != FACTS_VERSION}
+        changed_paths = sorted(
+            p for p, e in tree.items() if stored.get(p) != e.blob or p in self._touched or p in outdated
+        )
         deleted = sorted(p for p in stored if p not in tree)
         self._prefetch((p, tree[p].blob) for p in changed_paths if tree[p].size <= self.options.size_limit)
         changed = [f for p in changed_paths if (f := self.facts(p, tree[p].blob, tree[p].size)) is not None]
         changed_set = set(changed_paths)
-        unchanged = [f for f in store.load_facts(self.conn, repo) if f.path in tree and f.path not in changed_set]
+        unchanged = [f for f in loaded if f.path in tree and f.path not in changed_set]
         go_module = self._go_module(all_entries)
         index = Index([*unchanged, *changed], go_module=go_module)
         touched_modules = {f.module for f in changed} | {
             module_name(p, language_of(p) or "") for p in deleted if language_of(p)
         }
         dependents = [f for f in unchanged if imported_modules(index, f) & touched_modules]
+        links: dict[str, FileLinks] = {}
+        if not fresh:
+            # Values flow across files (an argument, a return, a subclass): a change can move the calls of a
+            # file that imports nothing changed. Those whose calls differ from the graph's are rewritten too.
+            linked = {f.path for f in changed + dependents}
+            links = {f.path: link_file(index, f) for f in unchanged if f.path not in linked}
+            moved = self._calls_moved(links)
+            dependents += [f for f in unchanged if f.path in moved]
         relink = changed + dependents
         stats.head_files, stats.files_changed, stats.files_deleted = len(tree), len(changed), len(deleted)
         stats.files_relinked = len(relink)
@@ -554,7 +567,7 @@ class RepoGraphBuilder:
         # cursor commits only once both writes have succeeded.
         with ThreadPoolExecutor(max_workers=1) as pool:
             structure_written = pool.submit(w.write, w.take(), final=True)
-            self._link(relink, index, all_entries)
+            self._link(relink, index, all_entries, links)
             links_written = pool.submit(w.write, w.take(), final=True)
             with self.conn.transaction():
                 store.save_facts(self.conn, repo, changed, deleted, first=not stored)
@@ -562,15 +575,39 @@ class RepoGraphBuilder:
                 structure_written.result()
                 links_written.result()
 
-    def _link(self, relink: list[FileFacts], index: Index, all_entries: list[TreeEntry]) -> None:
-        """Library, IMPORTS, USES and CALLS rows of these files."""
+    def _calls_moved(self, links: dict[str, FileLinks]) -> set[str]:
+        """Of these files, those whose CALLS as linked now differ from the graph's."""
+        if not links:
+            return set()
+        rows = self.graph.query(
+            "MATCH (a:Function)-[r:CALLS]->(b:Function) WHERE a.repo = $repo "
+            "RETURN a.path AS path, a.qualified_name AS a, b.qualified_name AS b, r.resolution AS r",
+            {"repo": self.repo},
+        )
+        stored: dict[str, set[tuple[str, str, str]]] = {}
+        for row in rows:
+            stored.setdefault(row["path"], set()).add((row["a"], row["b"], row["r"]))
+        return {
+            path
+            for path, linked in links.items()
+            if {(a, b, r) for a, b, r, _ in linked.calls} != stored.get(path, set())
+        }
+
+    def _link(
+        self,
+        relink: list[FileFacts],
+        index: Index,
+        all_entries: list[TreeEntry],
+        known: dict[str, FileLinks] | None = None,
+    ) -> None:
+        """Library, IMPORTS, USES and CALLS rows of these files (`known`: links already computed)."""
         repo, stats, w = self.repo, self.stats, self.writer
         versions = manifest_versions(
             lambda path: self.git.read_blob(next(e.blob for e in all_entries if e.path == path)),
             [e.path for e in all_entries],
         )
         for facts in relink:
-            links = link_file(index, facts)
+            links = (known or {}).get(facts.path) or link_file(index, facts)
             stats.call_sites += links.call_sites
             stats.calls_resolved += len(links.calls)
             stats.calls_unresolved += links.unresolved

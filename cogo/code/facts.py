@@ -52,7 +52,17 @@ class Symbol:
     # Base classes as written (classes only).
     bases: list[list[str]] = field(default_factory=list)
     first_param: str | None = None
+    # Functions: parameter names in order (`*args`, `**kwargs` with their stars), their annotations and the
+    # return annotation as written.
+    params: list[str] = field(default_factory=list)
+    param_types: dict[str, str] = field(default_factory=dict)
+    returns: str | None = None
+    # Statements of this scope the value-flow analysis follows (cogo.code.python_flow).
+    flows: list[list[Any]] = field(default_factory=list)
 
+
+# Facts stored by an older extraction (a lower version) are extracted again: they lack what resolution now uses.
+FACTS_VERSION = 2
 
 _REQUIRED = ("kind", "name", "qualified_name", "parent", "start_line", "end_line", "code_hash")
 _OPTIONAL = tuple(k for k in Symbol.__slots__ if k not in _REQUIRED)
@@ -84,6 +94,12 @@ class FileFacts:
     module_calls: list[list[str]] = field(default_factory=list)
     module_names: list[str] = field(default_factory=list)
     module_types: dict[str, list[str]] = field(default_factory=dict)
+    module_flows: list[list[Any]] = field(default_factory=list)
+    version: int = FACTS_VERSION
+
+    @property
+    def flows(self) -> list[list[Any]]:
+        return self.module_flows
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,6 +116,8 @@ class FileFacts:
             "module_calls": self.module_calls,
             "module_names": self.module_names,
             "module_types": self.module_types,
+            "module_flows": self.module_flows,
+            "version": self.version,
         }
 
     @classmethod
@@ -118,4 +136,6 @@ class FileFacts:
             module_calls=data.get("module_calls", []),
             module_names=data.get("module_names", []),
             module_types=data.get("module_types", {}),
+            module_flows=data.get("module_flows", []),
+            version=data.get("version", 1),
         )

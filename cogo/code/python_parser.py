@@ -9,13 +9,16 @@ from __future__ import annotations
 import ast
 import hashlib
 import inspect
-import re
 from bisect import bisect_right
+from typing import Any
 
 import tree_sitter as ts
 
+from cogo.code import python_flow
 from cogo.code.facts import FileFacts, ImportRef, Symbol
 from cogo.code.languages import parser, query
+from cogo.code.python_text import callee_parts, dotted
+from cogo.code.python_text import text as _text
 
 # Only identifiers and attributes are call targets worth keeping (dotted() gives None for the rest).
 QUERY = """
@@ -34,14 +37,16 @@ QUERY = """
 (for_statement left: (pattern_list (identifier) @local))
 (as_pattern alias: (as_pattern_target (identifier) @local))
 (named_expression name: (identifier) @local)
+(assignment) @assign
+(return_statement (_) @return)
+(call arguments: (argument_list (_))) @call_args
+(call function: [(subscript) (call)]) @call_args
+(for_statement) @for
 (ERROR) @error
 (MISSING) @error
 """
-
-# An attribute whose text is a plain dotted name (no spaces, comments, calls or subscripts) splits on its
-# dots; None/True/False are not identifiers in the grammar, so a name starting with one takes the slow path.
-_PLAIN_DOTTED = re.compile(r"[^\W\d]\w*(?:\.[^\W\d]\w*)+")
-_NOT_IDENTIFIERS = ("None.", "True.", "False.")
+# A call whose value is assigned or returned is recorded with that statement, not again on its own.
+_VALUE_PARENTS = {"assignment", "return_statement"}
 
 
 def _assigned_name(call_callee: ts.Node) -> str | None:
@@ -49,30 +54,6 @@ def _assigned_name(call_callee: ts.Node) -> str | None:
     target = call_callee.parent.parent if call_callee.parent is not None else None  # callee -> call -> assignment
     left = target.child_by_field_name("left") if target is not None else None
     return _text(left) if left is not None and left.type == "identifier" else None
-
-
-def _text(node: ts.Node) -> str:
-    text = node.text  # a new bytes object on each access
-    return text.decode("utf-8", "replace") if text is not None else ""
-
-
-def dotted(node: ts.Node) -> list[str] | None:
-    """A call target or name as dotted parts, or None when it is not a plain dotted name."""
-    kind = node.type
-    if kind == "identifier":
-        return [_text(node)]
-    if kind == "attribute":
-        obj, attr = node.child_by_field_name("object"), node.child_by_field_name("attribute")
-        if obj is None or attr is None:
-            return None
-        if obj.type == "call":
-            fn = obj.child_by_field_name("function")
-            if fn is not None and fn.type == "identifier" and _text(fn) == "super":
-                return ["super()", _text(attr)]
-            return None
-        head = dotted(obj)
-        return [*head, _text(attr)] if head else None
-    return None
 
 
 def _plain_string(raw: str) -> str | None:
@@ -170,18 +151,6 @@ def _imports(node: ts.Node, line: int) -> list[ImportRef]:
     return refs
 
 
-def callee_parts(node: ts.Node) -> list[str] | None:
-    """dotted() of a call target, reading a plain dotted attribute's text once instead of node by node."""
-    if node.type == "attribute":
-        text = _text(node)
-        if _PLAIN_DOTTED.fullmatch(text) and not text.startswith(_NOT_IDENTIFIERS):
-            return text.split(".")
-        return dotted(node)
-    if node.type == "identifier":
-        return [_text(node)]
-    return None
-
-
 def _in_order(nodes: list[ts.Node]) -> list[tuple[int, ts.Node]]:
     """(start byte, node) of one capture name's nodes in document order. The cursor yields them in no
     fixed order; nodes starting at the same byte (the callees `super` and `super().f`) go shortest first."""
@@ -221,6 +190,9 @@ def parse_python(path: str, data: bytes, facts: FileFacts) -> FileFacts:
             symbol = existing
         else:
             by_qname[symbol.qualified_name] = symbol
+        if node.parent is not None and node.parent.type == "decorated_definition":
+            applied = [python_flow.expr(d.named_child(0)) for d in node.parent.named_children if d.type == "decorator"]
+            (scope.flows if scope is not None else facts.flows).append(["d", symbol.qualified_name, applied])
         stack.append((node.end_byte, symbol))
         bounds.append(start)
         owners.append(symbol)
@@ -266,6 +238,8 @@ def parse_python(path: str, data: bytes, facts: FileFacts) -> FileFacts:
             known = facts.module_types.get(assigned)
             facts.module_types[assigned] = parts if known in (None, parts) else []
 
+    _flows(captures, bounds, owners, facts)
+
     for symbol in by_qname.values():
         symbol.local_names = sorted(set(symbol.local_names))
         symbol.references = sorted(set(symbol.references))
@@ -273,6 +247,35 @@ def parse_python(path: str, data: bytes, facts: FileFacts) -> FileFacts:
     facts.module_names = sorted(set(facts.module_names))
     facts.module_types = {k: v for k, v in facts.module_types.items() if v}
     return facts
+
+
+def _flows(
+    captures: dict[str, list[ts.Node]], bounds: list[int], owners: list[Symbol | None], facts: FileFacts
+) -> None:
+    """The statements the value-flow analysis follows (see python_flow), each in its scope, in document
+    order (nodes starting at the same byte: the shortest first)."""
+    statements: list[tuple[int, int, int, list[Any]]] = []
+    for node in captures.get("assign", ()):
+        for i, statement in enumerate(python_flow.assignment(node)):
+            statements.append((node.start_byte, node.end_byte, i, statement))
+    for node in captures.get("return", ()):
+        if (value := python_flow.expr(node)) is not None:
+            statements.append((node.start_byte, node.end_byte, 0, ["r", value]))
+    seen: set[tuple[int, int]] = set()
+    for node in captures.get("call_args", ()):
+        parent, key = node.parent, (node.start_byte, node.end_byte)
+        if key in seen or (parent is not None and parent.type in _VALUE_PARENTS):
+            continue
+        seen.add(key)
+        if (value := python_flow.call(node)) is not None and python_flow.carries_values(value):
+            statements.append((node.start_byte, node.end_byte, 0, ["c", value]))
+    for node in captures.get("for", ()):
+        if (statement := python_flow.for_loop(node)) is not None:
+            statements.append((node.start_byte, node.end_byte, 0, statement))
+    statements.sort(key=lambda item: item[:3])
+    for start, _, _, statement in statements:
+        scope = owners[bisect_right(bounds, start) - 1]
+        (scope.flows if scope is not None else facts.flows).append(statement)
 
 
 def _definition(node: ts.Node, ident: ts.Node, scope: Symbol | None, module: str) -> Symbol:
@@ -301,6 +304,8 @@ def _definition(node: ts.Node, ident: ts.Node, scope: Symbol | None, module: str
         symbol.signature = _text(params) + (f" -> {_text(returns)}" if returns is not None else "")
         symbol.local_names = _parameter_names(params)
         symbol.first_param = symbol.local_names[0] if symbol.local_names else None
+        symbol.params, symbol.param_types, symbol.flows = python_flow.parameters(params)
+        symbol.returns = _text(returns) if returns is not None else None
     else:
         superclasses = node.child_by_field_name("superclasses")
         if superclasses is not None:

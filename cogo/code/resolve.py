@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from cogo.code.facts import FileFacts, ImportRef, Symbol
+from cogo.code.flow import Flow
 
 CONFIDENCE = {
     "local": 1.0,
@@ -28,9 +29,23 @@ CONFIDENCE = {
     "this": 0.9,
     "super": 0.9,
     "constructor": 0.9,
-    "local_type": 0.8,
+    "local_type": 0.85,
     "star_import": 0.8,
+    # Learnt by following values (cogo.code.flow): through a variable, a declared type, a return, a
+    # decorator, an argument, a loop, a table entry; a subclass's override reached through `self`.
+    "class_object": 0.9,
+    "assignment": 0.85,
+    "annotation": 0.85,
+    "return_type": 0.85,
+    "decorator": 0.85,
+    "parameter": 0.8,
+    "iteration": 0.8,
+    "container": 0.75,
+    "override": 0.6,
 }
+# Edges at or above this are certain as far as static analysis goes: definitions, imports, `self`, `super()`,
+# constructors; below it they depend on inferred values, declared types or class-hierarchy analysis.
+CERTAIN = 0.9
 MAX_DEPTH = 6
 JS_LANGUAGES = {"javascript", "typescript", "tsx"}
 JS_EXTENSIONS = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
@@ -83,9 +98,17 @@ class Index:
         self._mro: dict[str, list[str] | None] = {}
         self.go_module: str | None = go_module
         self.java_packages: set[str] = set()
+        self._flow: Flow | None = None
         for facts in files:
             self.add(facts)
         self._finish()
+
+    @property
+    def flow(self) -> Flow:
+        """The snapshot's value flow, computed when first asked for (Python files only)."""
+        if self._flow is None:
+            self._flow = Flow(self)
+        return self._flow
 
     def add(self, facts: FileFacts) -> None:
         self.files[facts.path] = facts
@@ -500,9 +523,17 @@ def link_file(index: Index, facts: FileFacts) -> FileLinks:
                 links.unresolved += 1
                 continue
             callee, resolution = found
+            if python and callee in index.flow.decorated:
+                continue  # the name holds what the decorators returned: the flow's edges say where it goes
             key = (symbol.qualified_name, callee)
             if key not in best or CONFIDENCE[resolution] > best[key][1]:
                 best[key] = (resolution, CONFIDENCE[resolution])
+        if python:
+            for callee, kind in index.flow.calls_of(symbol.qualified_name).items():
+                resolution = kind or "assignment"
+                key = (symbol.qualified_name, callee)
+                if callee in index.symbols and (key not in best or CONFIDENCE[resolution] > best[key][1]):
+                    best[key] = (resolution, CONFIDENCE[resolution])
     links.calls = [(caller, callee, res, conf) for (caller, callee), (res, conf) in best.items()]
     # A class uses what its methods use.
     by_parent = {s.qualified_name: s.parent for s in facts.symbols}
