@@ -37,7 +37,7 @@ from cogo.config import Settings
 from cogo.db import admin
 from cogo.db.connect import connect
 from cogo.db.urls import redact
-from cogo.services import database_url
+from cogo.local_services import start_database
 from tests.clerk_fake import (
     API_KEY,
     BASE_MS,
@@ -85,7 +85,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def recreate_database(name: str) -> str:
-    return admin.recreate_database(database_url(Settings.from_env()), name)
+    return admin.recreate_database(start_database(Settings.from_env()), name)
 
 
 def inbox_events(count: int, rng: random.Random) -> Iterator[tuple[str, str, dict[str, Any]]]:

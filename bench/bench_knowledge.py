@@ -52,7 +52,7 @@ from cogo.db.urls import redact, with_database
 from cogo.knowledge import search as search_module
 from cogo.knowledge.chunking import chunk_profile
 from cogo.knowledge.search import FILTERED_EF_SEARCH, HNSW_SCAN_MEM_MULTIPLIER, TENANT_EF_SEARCH
-from cogo.services import database_url
+from cogo.local_services import start_database
 
 DB_NAME = "cogo_bench_knowledge"
 MODEL = "local:all-MiniLM-L6-v2"
@@ -786,7 +786,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    server_url = database_url(Settings.from_env())
+    server_url = start_database(Settings.from_env())
     search_module.TENANT_EF_SEARCH = args.ef_search  # a tuning knob: search_chunks reads it on every search
     load_text_sources(args.workdir)
     if args.search_only:

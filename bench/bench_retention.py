@@ -30,8 +30,8 @@ from cogo.config import Settings
 from cogo.db import admin
 from cogo.db.connect import connect
 from cogo.db.urls import redact
+from cogo.local_services import start_database
 from cogo.retention import SweepOptions, sweep
-from cogo.services import database_url
 
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
 DB_NAME = "cogo_bench_retention"
@@ -172,7 +172,7 @@ def main() -> int:
     args = parser.parse_args()
 
     settings = Settings.from_env()
-    url = fresh_database(database_url(settings))
+    url = fresh_database(start_database(settings))
     root = args.workdir.absolute() / "workspaces"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)

@@ -9,7 +9,7 @@ loads (once) two organisations, --conversations conversations each (half shared)
 of 1,000 messages. Scenarios: conversation listing (first page of 20), message pages (50, keyset from the
 middle of the long conversation), and with --search-url URL, `POST /v1/search` (varied queries, k=10) against a
 database of indexed chunks, e.g. the 1,000,000 that bench/bench_knowledge.py leaves behind, from a second server.
-The service is started as `cogo serve --workers N` (SO_REUSEPORT workers, JSON access log on).
+The service is started as `cogo serve --workers N` (granian's workers, JSON access log on).
 Prints requests per second and p50/p99 latency next to the targets.
 """
 
@@ -45,9 +45,9 @@ TARGETS = {"listing": (1500, 30.0), "messages": (None, None), "search": (None, 1
 
 
 def prepare_database(conversations: int) -> str:
-    from cogo import services
+    from cogo import local_services
 
-    url = services.up(Settings.from_env()).database_url
+    url = local_services.up(Settings.from_env()).database_url
     migrate(url)
     with psycopg.connect(url) as conn:
         have = conn.execute("SELECT count(*) FROM conversations").fetchone()[0]
@@ -91,7 +91,7 @@ def prepare_database(conversations: int) -> str:
 
 
 def start_server(url: str, env: dict[str, str], port: int, workers: int, log: Path) -> subprocess.Popen:
-    # `cogo serve` as shipped: SO_REUSEPORT workers, cogo's JSON access log on (written to `log`).
+    # `cogo serve` as shipped: granian's workers, cogo's JSON access log on (written to `log`).
     cmd = [sys.executable, "-m", "cogo.cli", "serve", "--port", str(port), "--workers", str(workers)]
     full_env = {**os.environ, **env, "COGO_DATABASE_URL": url}  # the embedded server's own URL
     process = subprocess.Popen(cmd, env=full_env, stdout=log.open("w"), stderr=subprocess.STDOUT)
@@ -203,12 +203,6 @@ def main() -> None:
         help="comma-separated offered loads (searches/s) for an open-loop run over --connections connections: "
         "requests leave on schedule whether or not earlier ones have answered; latency counts from the schedule",
     )
-    parser.add_argument(
-        "--inline-reads",
-        choices=("auto", "on", "off"),
-        default="auto",
-        help="COGO_SERVICE_INLINE_READS for the service (off: the hot reads' pages on the async pool, as before)",
-    )
     parser.add_argument("--home", default="/tmp/cogo-bench-home", help="COGO_HOME for the benchmark's own Postgres")
     args = parser.parse_args()
     os.environ["COGO_HOME"] = args.home
@@ -219,7 +213,6 @@ def main() -> None:
     key = devtoken.ensure_key(keydir)
     env = dict(line.removeprefix("export ").split("=", 1) for line in devtoken.env_lines(keydir))
     env["COGO_SERVICE_POOL_SIZE"] = str(args.pool_size)
-    env["COGO_SERVICE_INLINE_READS"] = args.inline_reads
     token = devtoken.make_token(key, "user_bench_0", ORGS[0], ttl_s=3600)
     with psycopg.connect(url) as conn:
         long_conv = conn.execute(
@@ -231,7 +224,7 @@ def main() -> None:
     print(
         f"client={client} connections={args.connections} duration={args.duration}s warmup={args.warmup}s "
         f"workers={args.workers} "
-        f"pool={args.pool_size} inline_reads={args.inline_reads} "
+        f"pool={args.pool_size} "
         f"conversations={args.conversations * len(ORGS):,} cores={os.cpu_count()}"
     )
     print(f"machine speed probe: {speed_probe_ms():.0f} ms of CPU for a fixed Python workload (compare runs by it)")
@@ -463,8 +456,15 @@ def search_raw_limits(database: str, org: str) -> None:
     full-text legs (EXPLAIN ANALYZE, as search_chunks plans them for the service's k=10 x privacy headroom)."""
     os.environ["COGO_EMBED_THREADS"] = "1"
     from cogo.embed import get_embedder
-    from cogo.knowledge.search import _legs, candidate_count, set_ef_search, text_leg_sql, vector_leg_sql
-    from cogo.service.search import PRIVACY_HEADROOM
+    from cogo.knowledge.search import (
+        PRIVACY_HEADROOM,
+        candidate_count,
+        legs_plan,
+        run_plan,
+        set_ef_search,
+        text_leg_sql,
+        vector_leg_sql,
+    )
 
     candidates = candidate_count(10 * PRIVACY_HEADROOM)
     embedder = get_embedder(Settings.from_env().embedder)
@@ -479,7 +479,7 @@ def search_raw_limits(database: str, org: str) -> None:
             t = time.process_time()
             vector = embedder.embed([query])[0]
             embed_ms.append((time.process_time() - t) * 1000)
-            for leg in _legs(conn, org, None, None, embedder.model):
+            for leg in run_plan(conn, legs_plan(org, None, None, embedder.model)):
                 planned = vector_leg_sql(conn, leg, org, candidates)
                 if planned is not None:
                     set_ef_search(conn, planned.ef_search)

@@ -26,7 +26,7 @@ from cogo.config import Settings
 from cogo.db import admin
 from cogo.db.connect import connect
 from cogo.db.urls import redact, with_database
-from cogo.services import database_url
+from cogo.local_services import start_database
 from cogo.tasks.rollup import aggregate_days, rollup_days
 
 STATUSES = np.array(["COMPLETED", "FAILED", "CANCELLED", "RUNNING", "PENDING"])
@@ -54,12 +54,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def bench_url(name: str) -> str:
-    server = with_database(database_url(Settings.from_env()), "postgres")
+    server = with_database(start_database(Settings.from_env()), "postgres")
     return with_database(server, name)
 
 
 def recreate_database(name: str) -> str:
-    return admin.recreate_database(database_url(Settings.from_env()), name)
+    return admin.recreate_database(start_database(Settings.from_env()), name)
 
 
 def copy_rows(conn: psycopg.Connection, statement: str, lines: Iterator[str]) -> None:

@@ -69,10 +69,10 @@ def _options(
 @app.command()
 def up() -> None:
     """Start the embedded services (unless external URLs are set) and migrate. Idempotent."""
-    from cogo import services
+    from cogo import local_services
 
-    endpoints = services.up(Settings.from_env(), say=_say)
-    services.remember_env()
+    endpoints = local_services.up(Settings.from_env(), say=_say)
+    local_services.remember_env()
     _say(f"[green]ready[/green]: Postgres {endpoints.database_url.split('?')[0]} · graph {endpoints.graph}")
     _say('Run `eval "$(cogo env)"` to export the URLs for Dagster and other tools.')
 
@@ -80,19 +80,19 @@ def up() -> None:
 @app.command()
 def down() -> None:
     """Stop what `cogo up` started. Data stays under COGO_HOME."""
-    from cogo import services
+    from cogo import local_services
 
-    stopped = services.down(Settings.from_env())
+    stopped = local_services.down(Settings.from_env())
     _say("embedded Postgres stopped" if stopped else "nothing was running")
 
 
 @app.command()
 def migrate() -> None:
     """Apply pending SQL migrations from sql/."""
-    from cogo import services
+    from cogo import local_services
     from cogo.db.migrate import migrate as run_migrations
 
-    url = services.database_url()
+    url = local_services.database_url()
     applied = run_migrations(url, on_apply=lambda m: _say(f"applied {m.filename}"))
     _say(f"{len(applied)} migration(s) applied" if applied else "schema up to date")
 
@@ -100,9 +100,9 @@ def migrate() -> None:
 @app.command()
 def env() -> None:
     """Print `export NAME=value` lines for the running services and Dagster's code location."""
-    from cogo import services
+    from cogo import local_services
 
-    for line in services.env_lines(say=_say):
+    for line in local_services.env_lines(say=_say):
         print(line)
 
 
@@ -116,18 +116,17 @@ def _host_given(host: str) -> str:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.", callback=_host_given)] = "127.0.0.1",
-    # Port 0 is refused: the kernel's pick would differ per worker socket and could not be announced.
+    # Port 0 is refused: the kernel's pick is known only once the server listens, after the announcement.
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1)] = 1,
 ) -> None:
-    """Run the read service (FastAPI under uvicorn; each worker has its own SO_REUSEPORT socket)."""
-    from cogo.service.logging_config import service_log_config
-    from cogo.service.server import serve as serve_workers
+    """Run the read service (FastAPI under granian, N worker processes; limits: COGO_SERVICE_* in the README)."""
+    from cogo.service.run import serve as serve_workers
 
     try:
         _check_can_listen(host, port)
         _announce(host, port, workers)
-        serve_workers(host, port, workers, service_log_config())
+        serve_workers(host, port, workers)
     except OSError as exc:
         raise _listen_error(host, port, exc) from None
 
@@ -160,10 +159,10 @@ def _listen_error(host: str, port: int, exc: OSError) -> CogoError:
 def demo() -> None:
     """Load the demo organisations, users, agents, conversations, tasks and workspace files."""
     from cogo import demo as demo_data
-    from cogo import services
+    from cogo import local_services
 
     settings = Settings.from_env()
-    url = services.database_url(settings)
+    url = local_services.database_url(settings)
     summary = demo_data.load(url, settings.workspaces_dir, progress=True)
     for table, count in summary.items():
         _say(f"  {table}: {count}")

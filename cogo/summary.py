@@ -7,8 +7,8 @@ from rich.table import Table
 
 from cogo.config import Settings
 from cogo.graph import open_graph
+from cogo.local_services import database_url
 from cogo.schema_report import row_counts
-from cogo.services import database_url
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from cogo.clerk.inbox import apply_inbox
 from cogo.config import Settings
 from cogo.service.app import create_app
 from tests.clerk_fake import BASE_MS, SECRET, clerk_membership, clerk_org, clerk_user, deleted_object, event, signed
-from tests.real_server import serving_app
+from tests.service.servers import serving_app
 
 DAY_MS = 86_400_000
 YEAR_2000_MS = 946_684_800_000

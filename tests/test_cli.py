@@ -22,7 +22,7 @@ from tests.cli_helpers import cogo_env, new_shell_env, run_cogo, run_in_bash
 from tests.code_repos import Repo
 from tests.conftest import server_dir
 from tests.neo4j_server import Neo4jServer, free_port
-from tests.service_helpers import wait_until
+from tests.service.helpers import wait_until
 
 
 def assert_one_clear_error(result, *fragments: str) -> None:  # type: ignore[no-untyped-def]

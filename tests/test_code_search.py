@@ -17,7 +17,7 @@ from cogo.embed import get_embedder
 from cogo.resources import GraphResource, PostgresResource
 from cogo.resources.embedder import EmbedderResource
 from tests.code_repos import TASK_ID, build_history
-from tests.service_helpers import (
+from tests.service.helpers import (
     ALICE,
     CAROL,
     ORG_A,

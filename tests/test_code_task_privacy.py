@@ -21,7 +21,7 @@ from cogo.graph.base import GraphStore
 from cogo.graph.ladybug_store import LadybugStore
 from cogo.service.app import create_app
 from tests.code_repos import TASK_ID, build_history
-from tests.service_helpers import (
+from tests.service.helpers import (
     ALICE,
     BOB,
     CAROL,

@@ -56,7 +56,7 @@ def test_the_schema_check_fails_when_a_table_is_missing(database_url: str, tmp_p
 def test_dagster_validates_the_code_location_with_postgres_storage(database_url: str, tmp_path: Path) -> None:
     """`dagster definitions validate` as a user runs it: DAGSTER_HOME with the repo's dagster.yaml."""
     from cogo.db.urls import sqlalchemy_psycopg2_url
-    from cogo.services import REPO_ROOT
+    from cogo.local_services import REPO_ROOT
 
     home = tmp_path / "dagster"
     home.mkdir()
@@ -142,8 +142,8 @@ def test_every_check_sensor_schedule_and_job_has_a_description() -> None:
 
 
 def test_check_descriptions_cite_only_documents_in_the_repository() -> None:
+    from cogo.local_services import REPO_ROOT
     from cogo.pipelines import defs
-    from cogo.services import REPO_ROOT
 
     graph = defs.resolve_asset_graph()
     texts = [graph.get(key).description or "" for key in graph.asset_check_keys]

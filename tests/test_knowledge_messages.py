@@ -19,7 +19,7 @@ from cogo.knowledge.messages import embed_messages
 from cogo.knowledge.search import search_chunks
 from cogo.resources import PostgresResource
 from cogo.resources.embedder import EmbedderResource
-from cogo.service.db import scope_to_tenant
+from cogo.tenancy import scope
 from cogo.workspace.register import register_files
 from tests.embeddings_server import EmbeddingsServer, embeddings_server
 from tests.knowledge_helpers import CONV, ORG, OTHER_CONV, OTHER_ORG, OTHER_USER, USER, files_dir, seed_tenants
@@ -210,7 +210,7 @@ def test_message_search_runs_as_the_read_services_rls_role(conn: psycopg.Connect
     embed_messages(conn, embedder_for, MODEL)
     conn.commit()
     with conn.transaction():
-        scope_to_tenant(conn, ORG)
+        scope(conn, ORG)
         hits = search_chunks(
             conn, ORG, "refresh tokens rotate", 5, kinds=("message",), embedder_for=embedder_for, default_model=MODEL
         )

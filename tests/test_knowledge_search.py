@@ -13,7 +13,7 @@ from cogo.embed import get_embedder
 from cogo.knowledge.chunk_stage import chunk_files
 from cogo.knowledge.embed_stage import embed_files
 from cogo.knowledge.search import search_chunks
-from cogo.service.db import scope_to_tenant
+from cogo.tenancy import scope
 from cogo.workspace.register import register_files
 from tests.embeddings_server import embeddings_server
 from tests.knowledge_helpers import ORG, OTHER_CONV, OTHER_ORG, OTHER_USER, files_dir, seed_tenants, write_corpus
@@ -98,7 +98,7 @@ def test_search_runs_as_the_read_services_rls_role(database_url: str, tmp_path: 
         _index(conn, tmp_path, embedder_for)
         conn.commit()
         with conn.transaction():
-            scope_to_tenant(conn, ORG)
+            scope(conn, ORG)
             hits = search_chunks(conn, ORG, "token refresh", 5, embedder_for=embedder_for)
             assert hits and all(h.storage_path.startswith(ORG) for h in hits)
             # Asking for another organisation under this role sees nothing at all.

@@ -16,7 +16,7 @@ from cogo.knowledge import search as search_module
 from cogo.knowledge.search import Leg, search_chunks, vector_leg_sql
 from cogo.knowledge.tenant_indexes import refresh_tenant_indexes, tenant_index_name
 from cogo.resources import PostgresResource
-from cogo.service.db import scope_to_tenant
+from cogo.tenancy import scope
 from tests.embeddings_server import embeddings_server
 from tests.knowledge_helpers import ORG, OTHER_CONV, OTHER_ORG, OTHER_USER, files_dir, seed_tenants
 from tests.test_knowledge_pipeline import MODEL, embedders
@@ -104,12 +104,12 @@ def test_large_tenant_gets_its_own_index_and_search_walks_it(database_url: str, 
         # Under the read service's role the registry row is visible to its own tenant only, and results stay
         # inside the tenant.
         with conn.transaction():
-            scope_to_tenant(conn, OTHER_ORG)
+            scope(conn, OTHER_ORG)
             assert _plan(conn, OTHER_ORG).count(name) == 1
             hits = search_chunks(conn, OTHER_ORG, "servo motors", 10, embedder_for=embedder_for)
             assert len(hits) == 10 and all(h.storage_path.startswith(f"{OTHER_ORG}/") for h in hits)
         with conn.transaction():
-            scope_to_tenant(conn, ORG)
+            scope(conn, ORG)
             assert conn.execute("SELECT count(*) FROM tenant_vector_indexes").fetchone() == (0,)
             hits = search_chunks(conn, ORG, "servo motors", 10, embedder_for=embedder_for)
             assert len(hits) == 10 and all(h.storage_path.startswith(f"{ORG}/") for h in hits)

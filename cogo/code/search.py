@@ -20,12 +20,15 @@ from psycopg import sql
 from cogo.config import Settings
 from cogo.embed import Embedder, get_embedder
 from cogo.graph.base import GraphStore
+from cogo.tenancy import code_visible, task_visible
 
 MAX_NEIGHBOURS = 10
 # Newest first, so a symbol several tasks changed shows the latest one the caller may see.
-VISIBLE_TASKS = """SELECT t.id::text AS task_id, t.title, t.status::text AS status FROM agent_tasks t
- WHERE t.id = ANY(%(ids)s::uuid[]) AND t.organization_id = %(org)s AND cogo_task_visible(t, %(me)s)
+VISIBLE_TASKS = f"""SELECT t.id::text AS task_id, t.title, t.status::text AS status FROM agent_tasks t
+ WHERE t.id = ANY(%(ids)s::uuid[]) AND t.organization_id = %(org)s AND {task_visible("t")}
  ORDER BY t.created_at DESC, t.id DESC"""
+# Iterative scans keep k results coming when the filters drop candidates.
+ITERATIVE_SCAN = "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)"
 
 
 def nearest_code(
@@ -40,24 +43,33 @@ def nearest_code(
     """The k chunks closest to `query` among the organisation's and the shared repositories.
 
     The ORDER BY repeats the partial HNSW index's expression (a cast to the model's dimension) so the index
-    answers it; iterative scans keep k results coming when the filters drop candidates."""
+    answers it."""
     register_vector(conn)
     vector = embedder.embed([query])[0]
+    conn.execute(ITERATIVE_SCAN)
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
+        rows = cur.execute(*nearest_code_query(embedder, vector, organization_id, k, repo)).fetchall()
+    return by_score(rows)
+
+
+def nearest_code_query(
+    embedder: Embedder, vector: Any, organization_id: str, k: int, repo: str | None
+) -> tuple[sql.Composed, dict[str, Any]]:
+    """The query of `nearest_code` and its parameters (run after ITERATIVE_SCAN, in the same transaction)."""
     cast = sql.SQL("vector({})").format(sql.Literal(int(embedder.dims)))
-    conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
     statement = sql.SQL(
         """SELECT repo, file_path, symbol, symbol_kind, start_line, end_line, content,
                   1 - (embedding::{cast} <=> %(q)s::{cast}) AS score
-             FROM code_embeddings
-            WHERE model = %(model)s AND embedding IS NOT NULL
-              AND (organization_id = %(org)s OR organization_id IS NULL)
+             FROM code_embeddings e
+            WHERE model = %(model)s AND embedding IS NOT NULL AND {visible}
               AND (%(repo)s::text IS NULL OR repo = %(repo)s)
             ORDER BY embedding::{cast} <=> %(q)s::{cast}
             LIMIT %(k)s"""
-    ).format(cast=cast)
-    params = {"q": vector, "model": embedder.model, "org": organization_id, "repo": repo, "k": k}
-    with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-        rows = cur.execute(statement, params).fetchall()
+    ).format(cast=cast, visible=sql.SQL(code_visible("e")))
+    return statement, {"q": vector, "model": embedder.model, "org": organization_id, "repo": repo, "k": k}
+
+
+def by_score(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # relaxed_order may return neighbours slightly out of order.
     return sorted(rows, key=lambda r: r["score"], reverse=True)
 
@@ -123,11 +135,16 @@ def visible_tasks(
 ) -> list[dict[str, Any]]:
     """Of `task_ids`, the tasks the caller (`user_id` in `organization_id`) may see: task_id, title, status,
     newest first."""
-    ids = [task_id for task_id in dict.fromkeys(task_ids) if _is_uuid(task_id)]
+    ids = task_uuids(task_ids)
     if not ids:
         return []
     with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
         return cur.execute(VISIBLE_TASKS, {"ids": ids, "org": organization_id, "me": user_id}).fetchall()
+
+
+def task_uuids(task_ids: list[str]) -> list[str]:
+    """The task ids the graph named that can be ids of agent_tasks rows, once each."""
+    return [task_id for task_id in dict.fromkeys(task_ids) if _is_uuid(task_id)]
 
 
 def _is_uuid(value: str) -> bool:
@@ -148,14 +165,29 @@ def attach_graph_context(
 ) -> list[dict[str, Any]]:
     """Add callers, callees, concepts and last_commit from the graph to each hit (in place), and `task`: the newest
     task that generated it among those the caller may see, else None."""
+    context = graph_context(graph, symbol_ids(hits))
+    tasks = visible_tasks(conn, named_tasks(context), organization_id=organization_id, user_id=user_id)
+    return with_context(hits, context, tasks)
+
+
+def symbol_ids(hits: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The graph node ids of the hits' symbols, by label."""
     ids_by_label: dict[str, list[str]] = defaultdict(list)
     for hit in hits:
         if hit["symbol"]:
             label = "Class" if hit["symbol_kind"] == "class" else "Function"
             ids_by_label[label].append(f"{hit['repo']}:{hit['symbol']}")
-    context = graph_context(graph, ids_by_label)
-    named = [task_id for c in context.values() for task_id in c["task_ids"]]
-    tasks = visible_tasks(conn, named, organization_id=organization_id, user_id=user_id)
+    return ids_by_label
+
+
+def named_tasks(context: dict[str, dict[str, Any]]) -> list[str]:
+    return [task_id for c in context.values() for task_id in c["task_ids"]]
+
+
+def with_context(
+    hits: list[dict[str, Any]], context: dict[str, dict[str, Any]], tasks: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The hits (in place) with their graph context and the newest visible task among those that generated them."""
     for hit in hits:
         hit["score"] = float(hit["score"])
         if hit["symbol"]:

@@ -1,7 +1,7 @@
 """Hybrid search over an organisation's knowledge: pgvector nearest neighbours fused with Postgres full-text
 search by reciprocal rank fusion (RRF).
 
-    hits = search_chunks(conn, organization_id="org_acme", query="token refresh", k=10,
+    hits = search_chunks(conn, Caller("org_acme", "user_alice"), "token refresh", k=10,
                          agent_id=None, kinds=("file", "message"))
 
 Without an agent, the organisation's default index answers; with one, each of the agent's knowledge sources
@@ -12,21 +12,25 @@ the new one is complete. Every query
 is filtered by organisation: a large organisation walks its own HNSW index (cogo/knowledge/tenant_indexes.py), a
 small one or a narrow selection is searched exactly, and a large one whose index is still to be built walks the
 shared per-model index with pgvector's iterative scan; so k results come back whenever k exist, and never
-another organisation's row. Works under the read service's row-level security
-(role cogo_reader, read-only transaction).
+another organisation's row. A member's search (a cogo.tenancy.Caller) keeps only what the member may see:
+chunks of files and messages of another member's private conversation are left out (cogo.tenancy's rule).
+Works under the read service's row-level security (role cogo_reader, read-only transaction).
+
+The search is written once, as a plan of steps (a query, a pipeline of queries, a query's embedding) that a
+driver answers: `search_chunks` on a blocking connection, embedding in place; `search_chunks_async` on an async
+connection (the read service's pool), embedding in a worker thread.
 """
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Generator, Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import psycopg
-from pgvector.psycopg import register_vector
+from pgvector.psycopg import register_vector, register_vector_async
 from psycopg import sql
 from psycopg.rows import dict_row
 
@@ -34,6 +38,7 @@ from cogo.config import Settings
 from cogo.embed import Embedder, get_embedder
 from cogo.knowledge.targets import glob_regex
 from cogo.knowledge.tenant_indexes import TENANT_INDEX_MIN_ROWS
+from cogo.tenancy import Caller, conversation_visible
 
 RRF_K = 60
 FILE_KINDS = ("upload", "generated", "attachment")
@@ -71,6 +76,34 @@ class Leg:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Query:
+    """A step of a plan: run one statement; the driver sends back its rows (dicts with `dicts`)."""
+
+    statement: Any
+    params: Any = None
+    dicts: bool = False
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A step of a plan: run these statements in one round trip; the driver sends back each one's rows."""
+
+    queries: tuple[Query, ...]
+
+
+@dataclass(frozen=True)
+class Embed:
+    """A step of a plan: embed `text` with `model`; the driver sends back its vector."""
+
+    model: str
+    text: str
+
+
+T = TypeVar("T")
+Plan = Generator[Query | Pipeline | Embed, Any, T]
+
+
 def _kinds(kinds: Iterable[str] | None) -> tuple[tuple[str, ...], bool]:
     if not kinds:
         return FILE_KINDS, True
@@ -79,63 +112,59 @@ def _kinds(kinds: Iterable[str] | None) -> tuple[tuple[str, ...], bool]:
     return file_kinds, "message" in wanted
 
 
-def _serving(conn: psycopg.Connection, organization_id: str, source_ids: list[uuid.UUID] | None) -> dict:
+def _serving(organization_id: str, source_ids: list[uuid.UUID] | None) -> Plan[dict]:
     """(source_id -> (model, profile)) of the index that answers: the ready one, else the one building."""
-    rows = conn.execute(
+    rows = yield Query(
         "SELECT source_id, model, chunk_profile, state FROM knowledge_indexes WHERE organization_id = %s "
         "AND state <> 'retired' AND (source_id = ANY(%s) OR (%s AND source_id IS NULL)) "
         "ORDER BY (state = 'ready') DESC, ready_at DESC NULLS LAST, created_at DESC",
         (organization_id, source_ids or [], source_ids is None),
-    ).fetchall()
+    )
     serving: dict = {}
     for source, model, profile, _ in rows:
         serving.setdefault(source, (model, profile))
     return serving
 
 
-def _has_messages(conn: psycopg.Connection, organization_id: str, model: str, agent_id: object) -> bool:
-    return conn.execute(
+def _has_messages(organization_id: str, model: str, agent_id: object) -> Plan[bool]:
+    rows = yield Query(
         "SELECT EXISTS (SELECT 1 FROM embeddings WHERE organization_id = %s AND model = %s AND message_id IS NOT NULL "
         "AND (%s::uuid IS NULL OR agent_id = %s::uuid))",
         (organization_id, model, agent_id, agent_id),
-    ).fetchone()[0]  # type: ignore[index]
+    )
+    return bool(rows[0][0])
 
 
-def _message_leg(
-    conn: psycopg.Connection, organization_id: str, agent_id: uuid.UUID | str | None, models: list[str]
-) -> Leg | None:
+def _message_leg(organization_id: str, agent_id: uuid.UUID | str | None, models: list[str]) -> Plan[Leg | None]:
     """Messages are embedded with the default model and their conversation agent's (message_embeddings): the
     first of `models` with message vectors in this organisation (and agent) answers."""
     for model in dict.fromkeys(models):
-        if _has_messages(conn, organization_id, model, agent_id):
+        if (yield from _has_messages(organization_id, model, agent_id)):
             return Leg(model, None, messages=True, agent_id=agent_id)
     return None
 
 
-def _legs(
-    conn: psycopg.Connection,
-    organization_id: str,
-    agent_id: uuid.UUID | str | None,
-    kinds: Iterable[str] | None,
-    default_model: str,
-) -> list[Leg]:
+def legs_plan(
+    organization_id: str, agent_id: uuid.UUID | str | None, kinds: Iterable[str] | None, default_model: str
+) -> Plan[list[Leg]]:
+    """The legs (indexes) a search of the organisation (and agent) reads."""
     file_kinds, messages = _kinds(kinds)
     legs: list[Leg] = []
     if agent_id is None:
-        serving = _serving(conn, organization_id, None)
+        serving = yield from _serving(organization_id, None)
         if None in serving and file_kinds:
             model, profile = serving[None]
             legs.append(Leg(model, profile, file_kinds))
         if messages:
-            leg = _message_leg(conn, organization_id, None, [*(m for m, _ in serving.values()), default_model])
+            leg = yield from _message_leg(organization_id, None, [*(m for m, _ in serving.values()), default_model])
             legs += [leg] if leg else []
         return legs
-    sources = conn.execute(
+    sources = yield Query(
         "SELECT id, kind, uri, file_kinds, path_glob, embedding_model FROM agent_knowledge_sources "
         "WHERE organization_id = %s AND agent_id = %s AND is_active AND kind IN ('workspace', 'file')",
         (organization_id, agent_id),
-    ).fetchall()
-    serving = _serving(conn, organization_id, [s[0] for s in sources])
+    )
+    serving = yield from _serving(organization_id, [s[0] for s in sources])
     for sid, kind, uri, source_kinds, glob, _model in sources:
         if sid not in serving:
             continue
@@ -146,26 +175,26 @@ def _legs(
         storage_path = (uri or "").removeprefix("workspace://").lstrip("/") if kind == "file" else None
         legs.append(Leg(model, profile, kinds_here, glob_regex(glob) if glob else None, storage_path))
     if messages:
-        agent_model = conn.execute("SELECT embedding_model FROM agents WHERE id = %s", (agent_id,)).fetchone()
-        if agent_model is not None:
+        agent_model = yield Query("SELECT embedding_model FROM agents WHERE id = %s", (agent_id,))
+        if agent_model:
             # Vectors of a model the agent has left are removed once its new ones are complete: while any
             # remain, they answer.
-            wanted = {agent_model[0], default_model}
-            models = [m for (m,) in conn.execute("SELECT model FROM embedding_models ORDER BY created_at DESC")]
+            wanted = {agent_model[0][0], default_model}
+            models = [m for (m,) in (yield Query("SELECT model FROM embedding_models ORDER BY created_at DESC"))]
             leaving = [m for m in models if m not in wanted]
-            leg = _message_leg(conn, organization_id, agent_id, [*leaving, agent_model[0]])
+            leg = yield from _message_leg(organization_id, agent_id, [*leaving, agent_model[0][0]])
             legs += [leg] if leg else []
     return legs
 
 
-def _model_index(conn: psycopg.Connection, model: str, organization_id: str) -> tuple[str, int, bool] | None:
+def _model_index(model: str, organization_id: str) -> Plan[tuple[str, int, bool] | None]:
     """(vector type, dimensions, whether the organisation has its own HNSW index for the model)."""
-    row = conn.execute(
+    rows = yield Query(
         "SELECT m.vector_type, m.dims, t.index_name IS NOT NULL FROM embedding_models m "
         "LEFT JOIN tenant_vector_indexes t ON t.model = m.model AND t.organization_id = %s WHERE m.model = %s",
         (organization_id, model),
-    ).fetchone()
-    return (row[0], row[1], row[2]) if row else None
+    )
+    return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
 
 def _filters(leg: Leg, organization_id: str, *, literal_org: bool = False) -> tuple[sql.Composable, list[Any]]:
@@ -208,16 +237,25 @@ class VectorLegQuery(NamedTuple):
     ef_search: int | None  # hnsw.ef_search to set first (None: an exact search)
 
 
+def ef_search_query(ef_search: int) -> Query:
+    """The transaction's hnsw.ef_search for a VectorLegQuery that is not exact."""
+    return Query("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
+
+
 def set_ef_search(conn: psycopg.Connection, ef_search: int | None) -> None:
-    """The transaction's hnsw.ef_search for a VectorLegQuery (nothing for an exact one)."""
     if ef_search is not None:
-        conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef_search),))
+        query = ef_search_query(ef_search)
+        conn.execute(query.statement, query.params)
 
 
 def vector_leg_sql(conn: psycopg.Connection, leg: Leg, organization_id: str, n: int) -> VectorLegQuery | None:
     """The nearest-neighbour query of one leg, its parameters after the query vector and the ef_search it needs
     (None: nothing to search). Exposed for EXPLAIN in tests and bench/."""
-    index = _model_index(conn, leg.model, organization_id)
+    return run_plan(conn, vector_leg_plan(leg, organization_id, n))
+
+
+def vector_leg_plan(leg: Leg, organization_id: str, n: int) -> Plan[VectorLegQuery | None]:
+    index = yield from _model_index(leg.model, organization_id)
     if index is None:
         return None
     vtype, dims, own_index = index
@@ -231,10 +269,11 @@ def vector_leg_sql(conn: psycopg.Connection, leg: Leg, organization_id: str, n: 
     narrow = leg.messages or leg.file_kinds != FILE_KINDS or leg.path_regex or leg.storage_path
     matching = EXACT_SEARCH_BELOW
     if narrow or not own_index:
-        matching = conn.execute(
+        counted = yield Query(
             sql.SQL("SELECT count(*) FROM (SELECT 1 FROM embeddings e WHERE {where} LIMIT %s) m").format(where=where),
             [*params, EXACT_SEARCH_BELOW],
-        ).fetchone()[0]
+        )
+        matching = counted[0][0]
     if matching == 0:
         return None
     exact = matching < EXACT_SEARCH_BELOW
@@ -266,18 +305,23 @@ def text_leg_sql(leg: Leg, organization_id: str, text: str, n: int) -> tuple[sql
 def _leg_rows(
     conn: psycopg.Connection, leg: Leg, organization_id: str, query: str, qvec: np.ndarray, n: int
 ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    return run_plan(conn, _leg_rows_plan(leg, organization_id, query, qvec, n))
+
+
+def _leg_rows_plan(
+    leg: Leg, organization_id: str, query: str, qvec: np.ndarray, n: int
+) -> Plan[tuple[list[tuple[int, float]], list[tuple[int, float]]]]:
     """(nearest rows, full-text rows) of one leg: its hnsw.ef_search, vector and text queries sent together in
     one pipeline, so the leg costs one round trip to Postgres."""
-    planned = vector_leg_sql(conn, leg, organization_id, n)
-    text_query, text_params = text_leg_sql(leg, organization_id, query, n)
-    with conn.pipeline():
-        cursors = []
-        if planned is not None:
-            set_ef_search(conn, planned.ef_search)
-            cursors.append(conn.execute(planned.query, [qvec, *planned.params]))
-        text_cursor = conn.execute(text_query, text_params)
-    nearest = cursors[0].fetchall() if cursors else []
-    return nearest, text_cursor.fetchall()
+    planned = yield from vector_leg_plan(leg, organization_id, n)
+    queries = []
+    if planned is not None:
+        if planned.ef_search is not None:
+            queries.append(ef_search_query(planned.ef_search))
+        queries.append(Query(planned.query, [qvec, *planned.params]))
+    queries.append(Query(*text_leg_sql(leg, organization_id, query, n)))
+    answers = yield Pipeline(tuple(queries))
+    return (answers[-2] if planned is not None else []), answers[-1]
 
 
 # pgvector refuses a larger hnsw.ef_search; iterative scans still go on past it until enough rows pass the filters.
@@ -303,9 +347,14 @@ def candidate_count(k: int) -> int:
     return max(k * 4, 40)
 
 
+# A member's search fetches this many times the candidates and hits, so that dropping other members' private
+# conversations still leaves k.
+PRIVACY_HEADROOM = 3
+
+
 def search_chunks(
     conn: psycopg.Connection,
-    organization_id: str,
+    caller: Caller | str,
     query: str,
     k: int = 10,
     agent_id: uuid.UUID | str | None = None,
@@ -315,73 +364,119 @@ def search_chunks(
     candidates: int | None = None,
     default_model: str | None = None,
 ) -> list[ChunkHit]:
-    """The k best chunks of `organization_id` for `query` (fused vector and full-text ranks): file chunks and
-    messages (`kinds`: 'file' or upload/generated/attachment, and 'message'; default both). `default_model`
-    (default: COGO_EMBEDDER) answers for messages when the organisation's file index does not say."""
+    """The k best chunks for `query` (fused vector and full-text ranks): file chunks and messages (`kinds`: 'file'
+    or upload/generated/attachment, and 'message'; default both). `caller`: a member (cogo.tenancy.Caller), who
+    sees what cogo.tenancy's rule shows them, or an organisation id alone for the platform's own reads of all of
+    it (pipelines, benchmarks). `default_model` (default: COGO_EMBEDDER) answers for messages when the
+    organisation's file index does not say."""
+    if conn.adapters.types.get("vector") is None:
+        # pgvector's adapters send the query vector in binary (far cheaper than a list of floats); they are looked
+        # up (four catalog queries) once per connection, not per search.
+        register_vector(conn)
+    plan = search_plan(caller, query, k, agent_id, kinds, candidates=candidates, default_model=default_model)
+    # Inside the caller's transaction (a tenant-scoped one) no savepoint is needed: the settings the search makes
+    # are transaction-local either way, and nothing here writes.
+    if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+        return run_plan(conn, plan, embedder_for)
+    with conn.transaction():
+        return run_plan(conn, plan, embedder_for)
+
+
+async def search_chunks_async(
+    conn: psycopg.AsyncConnection[Any],
+    caller: Caller,
+    query: str,
+    k: int = 10,
+    agent_id: uuid.UUID | str | None = None,
+    kinds: Iterable[str] | None = None,
+    *,
+    embed: Callable[[str, str], Awaitable[np.ndarray]],
+    default_model: str | None = None,
+) -> list[ChunkHit]:
+    """`search_chunks` for a member on an async connection inside an open transaction; `embed(model, text)` gives
+    the query's vector (the read service runs it in a worker thread)."""
+    if conn.adapters.types.get("vector") is None:
+        await register_vector_async(conn)
+    plan = search_plan(caller, query, k, agent_id, kinds, default_model=default_model)
+    return await run_plan_async(conn, plan, embed)
+
+
+def search_plan(
+    caller: Caller | str,
+    query: str,
+    k: int,
+    agent_id: uuid.UUID | str | None,
+    kinds: Iterable[str] | None,
+    *,
+    candidates: int | None = None,
+    default_model: str | None = None,
+) -> Plan[list[ChunkHit]]:
     if k <= 0 or not query.strip():
         return []
-    n = candidates or candidate_count(k)
-    # Inside the caller's transaction (the read service's tenant-scoped one) no savepoint is needed: the settings
-    # below are transaction-local either way, and nothing here writes.
-    in_transaction = conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
-    if conn.adapters.types.get("vector") is None:
-        # pgvector's adapters send the query vector in binary (a list of 384 floats costs ~0.8 ms to send); they
-        # are looked up (four catalog queries) once per connection, not per search.
-        register_vector(conn)
-    with contextlib.nullcontext() if in_transaction else conn.transaction():
-        # Filtered HNSW scans continue until enough rows pass the filter (pgvector >= 0.8).
-        conn.execute(
-            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-            "set_config('hnsw.scan_mem_multiplier', %s, true)",
-            (str(HNSW_SCAN_MEM_MULTIPLIER),),
-        )
-        legs = _legs(conn, organization_id, agent_id, kinds, default_model or Settings.from_env().embedder)
-        qvecs: dict[str, np.ndarray] = {}
-        scores: dict[int, float] = {}
-        vranks: dict[int, int] = {}
-        tranks: dict[int, int] = {}
-        models: dict[int, str] = {}
-        for leg in legs:
-            if leg.model not in qvecs:
-                qvecs[leg.model] = embedder_for(leg.model).embed([query])[0]
-            nearest, matched = _leg_rows(conn, leg, organization_id, query, qvecs[leg.model], n)
-            for rank, (row_id, _) in enumerate(nearest, 1):
-                scores[row_id] = scores.get(row_id, 0.0) + 1.0 / (RRF_K + rank)
-                vranks.setdefault(row_id, rank)
-                models[row_id] = leg.model
-            for rank, (row_id, _) in enumerate(matched, 1):
-                scores[row_id] = scores.get(row_id, 0.0) + 1.0 / (RRF_K + rank)
-                tranks.setdefault(row_id, rank)
-                models[row_id] = leg.model
-        # With one leg a row is found once; with several, the same chunk may come through two of them.
-        return _hits(conn, organization_id, scores, vranks, tranks, k, k * 3 if len(legs) > 1 else k)
+    member = isinstance(caller, Caller)
+    organization_id = caller.organization_id if isinstance(caller, Caller) else caller
+    headroom = PRIVACY_HEADROOM if member else 1
+    n = candidates or candidate_count(k * headroom)
+    # Filtered HNSW scans continue until enough rows pass the filter (pgvector >= 0.8).
+    yield Query(
+        "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+        "set_config('hnsw.scan_mem_multiplier', %s, true)",
+        (str(HNSW_SCAN_MEM_MULTIPLIER),),
+    )
+    legs = yield from legs_plan(organization_id, agent_id, kinds, default_model or Settings.from_env().embedder)
+    qvecs: dict[str, np.ndarray] = {}
+    scores: dict[int, float] = {}
+    vranks: dict[int, int] = {}
+    tranks: dict[int, int] = {}
+    for leg in legs:
+        if leg.model not in qvecs:
+            qvecs[leg.model] = yield Embed(leg.model, query)
+        nearest, matched = yield from _leg_rows_plan(leg, organization_id, query, qvecs[leg.model], n)
+        for rank, (row_id, _) in enumerate(nearest, 1):
+            scores[row_id] = scores.get(row_id, 0.0) + 1.0 / (RRF_K + rank)
+            vranks.setdefault(row_id, rank)
+        for rank, (row_id, _) in enumerate(matched, 1):
+            scores[row_id] = scores.get(row_id, 0.0) + 1.0 / (RRF_K + rank)
+            tranks.setdefault(row_id, rank)
+    # With one leg a row is found once; with several, the same chunk may come through two of them.
+    fetch = (k * 3 if len(legs) > 1 else k) * headroom
+    return (yield from _hits(caller, scores, vranks, tranks, k, fetch))
 
 
 def _hits(
-    conn: psycopg.Connection,
-    organization_id: str,
+    caller: Caller | str,
     scores: dict[int, float],
     vranks: dict[int, int],
     tranks: dict[int, int],
     k: int,
     fetch: int,
-) -> list[ChunkHit]:
+) -> Plan[list[ChunkHit]]:
     if not scores:
         return []
     ranked = sorted(scores, key=lambda i: (-scores[i], i))
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(
-            "SELECT e.id, e.chunk_id, e.content, e.file_id, e.message_id, e.position, e.model, e.chunk_index, "
-            "f.filename, f.storage_path, f.kind AS file_kind, coalesce(f.conversation_id, m.conversation_id) "
-            "AS conversation_id FROM embeddings e LEFT JOIN files f ON f.id = e.file_id "
-            "LEFT JOIN messages m ON m.id = e.message_id WHERE e.id = ANY(%s) AND e.organization_id = %s",
-            (ranked[:fetch], organization_id),
-        )
-        rows = {r["id"]: r for r in cur.fetchall()}
+    if isinstance(caller, Caller):
+        params = {"org": caller.organization_id, "me": caller.user_id}
+        # A chunk of a conversation (a message's, or a file's in a conversation folder) only when the member may
+        # see the conversation; a row whose conversation is not found is left out.
+        visible = f"AND (coalesce(f.conversation_id, m.conversation_id) IS NULL OR {conversation_visible('c')})"
+    else:
+        params, visible = {"org": caller}, ""
+    rows = yield Query(
+        "SELECT e.id, e.chunk_id, e.content, e.file_id, e.message_id, e.position, e.model, e.chunk_index, "
+        "f.filename, f.storage_path, f.kind AS file_kind, coalesce(f.conversation_id, m.conversation_id) "
+        "AS conversation_id FROM embeddings e LEFT JOIN files f ON f.id = e.file_id "
+        "LEFT JOIN messages m ON m.id = e.message_id "
+        "LEFT JOIN conversations c ON c.id = coalesce(f.conversation_id, m.conversation_id) "
+        "AND c.organization_id = e.organization_id "
+        f"WHERE e.id = ANY(%(ids)s) AND e.organization_id = %(org)s {visible}",
+        {**params, "ids": ranked[:fetch]},
+        dicts=True,
+    )
+    by_id = {r["id"]: r for r in rows}
     hits: list[ChunkHit] = []
     seen: set[tuple] = set()
     for row_id in ranked:
-        r = rows.get(row_id)
+        r = by_id.get(row_id)
         if r is None:
             continue
         key = (r["file_id"], r["message_id"], r["chunk_id"])
@@ -409,3 +504,52 @@ def _hits(
         if len(hits) == k:
             break
     return hits
+
+
+def run_plan(conn: psycopg.Connection, plan: Plan[T], embedder_for: Callable[[str], Embedder] = get_embedder) -> T:
+    """Drive `plan` on a blocking connection, embedding in place."""
+    answer: Any = None
+    try:
+        while True:
+            step = plan.send(answer)
+            if isinstance(step, Embed):
+                answer = embedder_for(step.model).embed([step.text])[0]
+            elif isinstance(step, Pipeline):
+                with conn.pipeline():
+                    cursors = [_execute(conn, q) for q in step.queries]
+                answer = [cur.fetchall() for cur in cursors]
+            else:
+                answer = _execute(conn, step).fetchall()
+    except StopIteration as done:
+        return done.value
+
+
+def _execute(conn: psycopg.Connection, query: Query) -> psycopg.Cursor[Any]:
+    cur = psycopg.Cursor(conn, row_factory=dict_row) if query.dicts else psycopg.Cursor(conn)
+    return cur.execute(query.statement, query.params)
+
+
+async def run_plan_async(
+    conn: psycopg.AsyncConnection[Any], plan: Plan[T], embed: Callable[[str, str], Awaitable[np.ndarray]]
+) -> T:
+    """Drive `plan` on an async connection (server-side binding whatever the connection's cursor factory: the
+    query vector goes in binary)."""
+    answer: Any = None
+    try:
+        while True:
+            step = plan.send(answer)
+            if isinstance(step, Embed):
+                answer = await embed(step.model, step.text)
+            elif isinstance(step, Pipeline):
+                async with conn.pipeline():
+                    cursors = [await _execute_async(conn, q) for q in step.queries]
+                answer = [await cur.fetchall() for cur in cursors]
+            else:
+                answer = await (await _execute_async(conn, step)).fetchall()
+    except StopIteration as done:
+        return done.value
+
+
+async def _execute_async(conn: psycopg.AsyncConnection[Any], query: Query) -> psycopg.AsyncCursor[Any]:
+    cur = psycopg.AsyncCursor(conn, row_factory=dict_row) if query.dicts else psycopg.AsyncCursor(conn)
+    return await cur.execute(query.statement, query.params)

@@ -15,7 +15,7 @@ from cogo.db.connect import connect
 
 class PostgresResource(dg.ConfigurableResource):
     """cogo's system of record. Leave `database_url` empty to use COGO_DATABASE_URL, else the embedded
-    Postgres under COGO_HOME (started on first use, as `cogo up` would)."""
+    Postgres under COGO_HOME (which `cogo up` starts)."""
 
     database_url: str | None = Field(
         default=None, description="postgresql:// URL; empty: COGO_DATABASE_URL or embedded."
@@ -24,7 +24,7 @@ class PostgresResource(dg.ConfigurableResource):
     def url(self) -> str:
         if self.database_url:
             return self.database_url
-        from cogo.services import database_url
+        from cogo.local_services import database_url
 
         return database_url(Settings.from_env())
 

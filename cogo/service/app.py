@@ -1,72 +1,76 @@
-"""The read service: FastAPI app factory (`cogo serve`, or `uvicorn --factory cogo.service.app:create_app`).
+"""The read service: `create_app()` assembles it (`cogo serve` runs it under granian).
 
-Routers live in their own modules and are mounted here; every route answers errors as
-{"error": {"code": ..., "message": ...}}.
+A request passes BodyLimit (413 before an oversized body is read), the JSON access log, then FastAPI: a route in
+cogo/service/routes/ with its one dependency (cogo/service/deps.py: the caller from a Clerk session token, as the
+caller's tenant, through which every read is in the organisation scope of cogo/tenancy.py).
 """
 
 from __future__ import annotations
 
+import gc
 import logging
-from typing import Any
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
 
-import psycopg
-from fastapi import Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException as StarletteHTTPException
+import anyio
+from fastapi import FastAPI
 
 from cogo import __version__
 from cogo.config import Settings
-from cogo.service.base_app import ReadServiceApp
-from cogo.service.health import router as health_router
+from cogo.local_services import database_url
+from cogo.service.access_log import AccessLogMiddleware
+from cogo.service.auth import ClerkVerifier, DirectoryLookup, Revocations
+from cogo.service.db import directory_revocation, make_pool
+from cogo.service.errors import install_error_handlers
 from cogo.service.limits import BodyLimit
-from cogo.service.read_service import install_read_service
+from cogo.service.routes import conversations, graph, health, search, tasks, webhooks
 from cogo.service.settings import ServiceSettings
-from cogo.service.webhooks import router as clerk_webhooks_router
 
 log = logging.getLogger("cogo.service")
 
 
-def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, **extra}}
+def create_app(settings: Settings | None = None) -> FastAPI:
+    service = ServiceSettings.from_env()
 
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Per worker: the Postgres pool, the Clerk verifier (it asks the directory through the pool), the search turns.
+        pool = make_pool(database_url(app.state.settings), service.pool_size, service.pool_timeout_s)
+        await pool.open(wait=False)
+        app.state.db_pool = pool
+        app.state.clerk_verifier = _verifier(service, partial(directory_revocation, pool))
+        app.state.search_limiter = anyio.CapacityLimiter(service.search_concurrency)
+        # What is loaded by now lives as long as the worker: kept out of the collector's way, full collections
+        # (pauses that land in the latency tail) stay short.
+        gc.collect()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            gc.unfreeze()
+            await pool.close()
 
-def create_app(settings: Settings | None = None) -> ReadServiceApp:
-    app = ReadServiceApp(title="cogo read service", version=__version__)
+    app = FastAPI(
+        title="cogo read service",
+        version=__version__,
+        description="Conversations, messages, tasks, search and code-graph queries of the caller's organization. "
+        "Every /v1 route needs `Authorization: Bearer <Clerk session token>` of a user with an active organization.",
+        lifespan=lifespan,
+    )
     app.state.settings = settings or Settings.from_env()
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {
-            400: "bad_request",
-            401: "unauthorized",
-            403: "forbidden",
-            404: "not_found",
-            409: "conflict",
-            422: "invalid_request",
-            503: "unavailable",
-        }.get(exc.status_code, "error")
-        return JSONResponse(
-            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=getattr(exc, "headers", None)
-        )
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()]
-        return JSONResponse(
-            error_body("invalid_request", "request validation failed", details=details), status_code=422
-        )
-
-    @app.exception_handler(psycopg.OperationalError)
-    async def database_unavailable(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
-        # The database is down or the pool gave no connection in time (psycopg_pool.PoolTimeout): a 503 the
-        # client may retry, in the errors' shape, without the driver's message (it names hosts and roles).
-        log.error("database unavailable: %s", exc)
-        return JSONResponse(error_body("unavailable", "the database is unavailable; retry later"), status_code=503)
-
-    app.include_router(health_router)
-    install_read_service(app)
-    app.include_router(clerk_webhooks_router)
-    max_bytes = ServiceSettings.from_env().max_body_bytes
-    app.outer_middleware.insert(0, lambda inner: BodyLimit(inner, max_bytes))  # outermost: before anything reads
+    install_error_handlers(app)
+    for module in (health, webhooks, conversations, tasks, search, graph):
+        app.include_router(module.router)
+    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(BodyLimit, max_bytes=service.max_body_bytes)  # added last: outermost, before anything reads
     return app
+
+
+def _verifier(service: ServiceSettings, lookup: DirectoryLookup) -> ClerkVerifier | None:
+    if not service.jwks_url or not service.issuer:
+        log.warning("COGO_CLERK_JWKS_URL / COGO_CLERK_ISSUER not set: every /v1 route answers 503")
+        return None
+    if not service.authorized_parties:
+        log.warning("COGO_CLERK_AUTHORIZED_PARTIES not set: tokens from any authorized party (azp) are accepted")
+    return ClerkVerifier(service, revocations=Revocations(lookup, service.revocation_ttl_s))

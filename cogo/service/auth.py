@@ -1,4 +1,4 @@
-"""Clerk session tokens: verification against Clerk's JWKS, and the FastAPI dependency that yields the caller.
+"""Clerk session tokens: verification against Clerk's JWKS, and the directory's verdict on the caller.
 
 Rules (Clerk's documented session token, v1 and v2 claims):
 - RS256 only, signed by a key from COGO_CLERK_JWKS_URL (https://, http:// or, for local development, file://).
@@ -8,7 +8,7 @@ Rules (Clerk's documented session token, v1 and v2 claims):
 - The organisation: v2 `o.id` (role `o.rol`), else v1 `org_id` (role `org_role` without its `org:` prefix).
 
 Anything wrong with the token answers 401 with one fixed message (the reason goes to the server log only);
-a valid token without an active organisation answers 403.
+a valid token without an active organisation answers 403 (cogo.service.deps turns these errors into answers).
 
 Revocation: a valid token is also checked against the directory mirrored from Clerk (`Revocations`): a user
 deleted there answers 401 like a bad token, an ended membership or a deleted organisation 403 like no
@@ -28,14 +28,13 @@ import urllib.parse
 import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 import anyio.to_thread
 import jwt
-from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cogo.service.settings import ServiceSettings
+from cogo.tenancy import Caller
 
 log = logging.getLogger("cogo.service.auth")
 
@@ -60,11 +59,11 @@ class MembershipEnded(Exception):
 
 
 @dataclass(frozen=True)
-class Principal:
-    user_id: str
-    organization_id: str
-    org_role: str | None
-    session_id: str | None
+class Principal(Caller):
+    """The caller of a verified token: a member of its active organisation."""
+
+    org_role: str | None = None
+    session_id: str | None = None
 
 
 def fetch_jwks(url: str) -> dict[str, Any]:
@@ -223,13 +222,6 @@ class ClerkVerifier:
             await self.revocations.check(principal)
         return principal
 
-    async def remembered(self, token: str) -> Principal | None:
-        """`verify` for a token verified before and still within its validity (a dict lookup, and the directory's
-        cached verdict); None means it is not remembered: `verify` it."""
-        if self._remembered_signature(token) is None:
-            return None
-        return await self.verify(token)
-
     def _remembered_signature(self, token: str) -> Principal | None:
         remembered = self._verified.get(token)
         if remembered is not None:
@@ -313,42 +305,3 @@ class ClerkVerifier:
             org_role=role if isinstance(role, str) else None,
             session_id=sid if isinstance(sid, str) else None,
         )
-
-
-bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="ClerkSession",
-    bearerFormat="JWT",
-    description="A Clerk session token (RS256, v1 or v2 claims) of a user with an active organization.",
-)
-
-
-def _unauthorized() -> HTTPException:
-    return HTTPException(401, UNAUTHORIZED_MESSAGE, headers={"WWW-Authenticate": "Bearer"})
-
-
-async def current_principal(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Principal:
-    """The authenticated caller; 401 for any token problem or a deleted user, 403 without an active organisation
-    or with an ended membership or deleted organisation.
-
-    Concepts: Authentication, Multi-tenancy
-    """
-    verifier: ClerkVerifier | None = getattr(request.app.state, "clerk_verifier", None)
-    if verifier is None:
-        raise HTTPException(503, "authentication is not configured (COGO_CLERK_JWKS_URL, COGO_CLERK_ISSUER)")
-    if credentials is None:
-        raise _unauthorized()
-    try:
-        principal = await verifier.verify(credentials.credentials)
-    except TokenRejected as exc:
-        log.info("token rejected: %s", exc)
-        raise _unauthorized() from None
-    except NoOrganization:
-        raise HTTPException(403, NO_ORGANIZATION_MESSAGE) from None
-    except MembershipEnded as exc:
-        log.info("session refused: %s", exc)
-        raise HTTPException(403, MEMBERSHIP_ENDED_MESSAGE) from None
-    request.state.organization_id = principal.organization_id
-    return principal

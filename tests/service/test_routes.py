@@ -4,7 +4,6 @@ across tenants (another organisation's resources answer 404 exactly like missing
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,41 +13,20 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cogo.service.models import Conversation, ConversationPage, MessagePage
-from tests.service_helpers import (
+from tests.service.helpers import (
     ALICE,
     BOB,
     CAROL,
     ORG_A,
     ORG_B,
+    Bearer,
     JwksServer,
-    SigningKey,
     TwoTenants,
-    claims_v2,
-    load_two_tenants,
     service_client,
     service_env,
 )
 
-KEY = SigningKey("kid_routes")
-
-
-@pytest.fixture
-def data(db: psycopg.Connection) -> TwoTenants:
-    return load_two_tenants(db)
-
-
-@pytest.fixture
-def client(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, data: TwoTenants
-) -> Iterator[TestClient]:
-    with JwksServer() as jwks:
-        jwks.keys = [KEY.jwk]
-        with service_client(monkeypatch, tmp_path, database_url, service_env(jwks.url)) as client:
-            yield client
-
-
-def as_user(user: str, org: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {KEY.sign(claims_v2(user, org))}"}
+pytestmark = pytest.mark.usefixtures("tenants")
 
 
 def titles(response: Any) -> list[str]:
@@ -56,20 +34,22 @@ def titles(response: Any) -> list[str]:
     return [c["title"] for c in response.json()["items"]]
 
 
-def test_listing_shows_shared_conversations_and_own_private_ones_newest_first(client: TestClient) -> None:
-    assert titles(client.get("/v1/conversations", headers=as_user(ALICE, ORG_A))) == ["alice_private", "alice_shared"]
-    assert titles(client.get("/v1/conversations", headers=as_user(BOB, ORG_A))) == ["bob_private", "alice_shared"]
-    assert titles(client.get("/v1/conversations", headers=as_user(CAROL, ORG_B))) == ["carol_shared"]
+def test_listing_shows_shared_conversations_and_own_private_ones_newest_first(
+    client: TestClient, bearer: Bearer
+) -> None:
+    assert titles(client.get("/v1/conversations", headers=bearer(ALICE, ORG_A))) == ["alice_private", "alice_shared"]
+    assert titles(client.get("/v1/conversations", headers=bearer(BOB, ORG_A))) == ["bob_private", "alice_shared"]
+    assert titles(client.get("/v1/conversations", headers=bearer(CAROL, ORG_B))) == ["carol_shared"]
 
 
-def test_listing_filters_by_user_and_agent(client: TestClient, data: TwoTenants) -> None:
-    alice = as_user(ALICE, ORG_A)
+def test_listing_filters_by_user_and_agent(client: TestClient, tenants: TwoTenants, bearer: Bearer) -> None:
+    alice = bearer(ALICE, ORG_A)
     assert titles(client.get("/v1/conversations", params={"user_id": BOB}, headers=alice)) == []
     assert titles(client.get("/v1/conversations", params={"user_id": ALICE}, headers=alice)) == [
         "alice_private",
         "alice_shared",
     ]
-    by_agent = client.get("/v1/conversations", params={"agent_id": str(data.agent)}, headers=alice)
+    by_agent = client.get("/v1/conversations", params={"agent_id": str(tenants.agent)}, headers=alice)
     assert titles(by_agent) == ["alice_private", "alice_shared"]
     other_agent = client.get("/v1/conversations", params={"agent_id": str(uuid.uuid4())}, headers=alice)
     assert titles(other_agent) == []
@@ -77,8 +57,8 @@ def test_listing_filters_by_user_and_agent(client: TestClient, data: TwoTenants)
     assert titles(client.get("/v1/conversations", params={"user_id": CAROL}, headers=alice)) == []
 
 
-def test_conversation_cursor_pagination(client: TestClient) -> None:
-    alice = as_user(ALICE, ORG_A)
+def test_conversation_cursor_pagination(client: TestClient, bearer: Bearer) -> None:
+    alice = bearer(ALICE, ORG_A)
     first = client.get("/v1/conversations", params={"limit": 1}, headers=alice).json()
     assert [c["title"] for c in first["items"]] == ["alice_private"] and first["next_cursor"]
     second = client.get("/v1/conversations", params={"limit": 1, "cursor": first["next_cursor"]}, headers=alice)
@@ -86,47 +66,47 @@ def test_conversation_cursor_pagination(client: TestClient) -> None:
 
 
 def test_page_bodies_are_the_documented_schemas_with_the_stored_values(
-    client: TestClient, data: TwoTenants, db: psycopg.Connection
+    client: TestClient, tenants: TwoTenants, db: psycopg.Connection, bearer: Bearer
 ) -> None:
     """Postgres builds the page bodies as JSON; they must still be exactly the OpenAPI models' shape and values."""
-    alice = as_user(ALICE, ORG_A)
+    alice = bearer(ALICE, ORG_A)
     page = ConversationPage.model_validate(client.get("/v1/conversations", headers=alice).json())
     stored = db.execute(
         "SELECT id, user_id, agent_id, title, visibility, metadata, created_at, updated_at, archived_at "
         "FROM conversations WHERE id = %s",
-        (data.alice_shared,),
+        (tenants.alice_shared,),
     ).fetchone()
-    shown = next(c for c in page.items if c.id == data.alice_shared)
+    shown = next(c for c in page.items if c.id == tenants.alice_shared)
     assert stored is not None
     assert shown == Conversation(**dict(zip(Conversation.model_fields, stored, strict=True)))
     messages = MessagePage.model_validate(
-        client.get(f"/v1/conversations/{data.alice_shared}/messages", headers=alice).json()
+        client.get(f"/v1/conversations/{tenants.alice_shared}/messages", headers=alice).json()
     )
     first = db.execute(
         "SELECT id, content, created_at FROM messages WHERE conversation_id = %s ORDER BY created_at, id LIMIT 1",
-        (data.alice_shared,),
+        (tenants.alice_shared,),
     ).fetchone()
     assert (messages.items[0].id, messages.items[0].content, messages.items[0].created_at) == first
-    assert messages.items[0].files[0].id == data.alice_file and messages.next_cursor is None
+    assert messages.items[0].files[0].id == tenants.alice_file and messages.next_cursor is None
 
 
-def test_a_bad_cursor_is_a_400(client: TestClient) -> None:
+def test_a_bad_cursor_is_a_400(client: TestClient, bearer: Bearer) -> None:
     for cursor in ("nope", "WyJ4Il0", "WyIyMDI2LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwibm90LWEtdXVpZCJd"):
-        response = client.get("/v1/conversations", params={"cursor": cursor}, headers=as_user(ALICE, ORG_A))
+        response = client.get("/v1/conversations", params={"cursor": cursor}, headers=bearer(ALICE, ORG_A))
         assert response.status_code == 400
         assert response.json()["error"]["code"] == "bad_request"
 
 
-def test_one_conversation(client: TestClient, data: TwoTenants) -> None:
-    response = client.get(f"/v1/conversations/{data.alice_shared}", headers=as_user(BOB, ORG_A))
+def test_one_conversation(client: TestClient, tenants: TwoTenants, bearer: Bearer) -> None:
+    response = client.get(f"/v1/conversations/{tenants.alice_shared}", headers=bearer(BOB, ORG_A))
     assert response.status_code == 200
     body = response.json()
-    assert body["id"] == str(data.alice_shared) and body["user_id"] == ALICE and body["visibility"] == "shared"
+    assert body["id"] == str(tenants.alice_shared) and body["user_id"] == ALICE and body["visibility"] == "shared"
 
 
-def test_messages_pages_in_order_with_attached_files(client: TestClient, data: TwoTenants) -> None:
-    alice = as_user(ALICE, ORG_A)
-    url = f"/v1/conversations/{data.alice_shared}/messages"
+def test_messages_pages_in_order_with_attached_files(client: TestClient, tenants: TwoTenants, bearer: Bearer) -> None:
+    alice = bearer(ALICE, ORG_A)
+    url = f"/v1/conversations/{tenants.alice_shared}/messages"
     seen: list[int] = []
     cursor = None
     pages = 0
@@ -142,15 +122,15 @@ def test_messages_pages_in_order_with_attached_files(client: TestClient, data: T
     first = client.get(url, params={"limit": 1}, headers=alice).json()["items"][0]
     assert first["content"] == "alice_shared message 0"
     assert [(f["id"], f["filename"], f["kind"]) for f in first["files"]] == [
-        (str(data.alice_file), "notes.md", "upload")
+        (str(tenants.alice_file), "notes.md", "upload")
     ]
     newest = client.get(url, params={"limit": 5, "order": "desc"}, headers=alice).json()["items"]
     assert [m["id"] for m in newest] == sorted(seen, reverse=True)
     assert all(m["files"] == [] for m in newest[:-1])
 
 
-def test_task_with_steps(client: TestClient, data: TwoTenants) -> None:
-    response = client.get(f"/v1/tasks/{data.alice_task}", headers=as_user(BOB, ORG_A))
+def test_task_with_steps(client: TestClient, tenants: TwoTenants, bearer: Bearer) -> None:
+    response = client.get(f"/v1/tasks/{tenants.alice_task}", headers=bearer(BOB, ORG_A))
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "RUNNING"
@@ -158,47 +138,51 @@ def test_task_with_steps(client: TestClient, data: TwoTenants) -> None:
     assert body["progress"] == {"steps_total": 2, "steps_ok": 1, "steps_error": 1, "steps_skipped": 0}
 
 
-def test_every_route_across_tenants_answers_404_like_a_missing_resource(client: TestClient, data: TwoTenants) -> None:
-    carol = as_user(CAROL, ORG_B)
+def test_every_route_across_tenants_answers_404_like_a_missing_resource(
+    client: TestClient, tenants: TwoTenants, bearer: Bearer
+) -> None:
+    carol = bearer(CAROL, ORG_B)
     missing = uuid.uuid4()
     for template in ("/v1/conversations/{}", "/v1/conversations/{}/messages"):
-        for foreign in (data.alice_shared, data.alice_private, data.bob_private):
+        for foreign in (tenants.alice_shared, tenants.alice_private, tenants.bob_private):
             foreign_response = client.get(template.format(foreign), headers=carol)
             missing_response = client.get(template.format(missing), headers=carol)
             assert foreign_response.status_code == missing_response.status_code == 404
             assert foreign_response.json() == missing_response.json()
-    foreign_task = client.get(f"/v1/tasks/{data.alice_task}", headers=carol)
+    foreign_task = client.get(f"/v1/tasks/{tenants.alice_task}", headers=carol)
     missing_task = client.get(f"/v1/tasks/{missing}", headers=carol)
     assert foreign_task.status_code == missing_task.status_code == 404
     assert foreign_task.json() == missing_task.json()
     # And the other way round.
-    assert client.get(f"/v1/tasks/{data.carol_task}", headers=as_user(ALICE, ORG_A)).status_code == 404
-    assert client.get(f"/v1/conversations/{data.carol_shared}", headers=as_user(ALICE, ORG_A)).status_code == 404
+    assert client.get(f"/v1/tasks/{tenants.carol_task}", headers=bearer(ALICE, ORG_A)).status_code == 404
+    assert client.get(f"/v1/conversations/{tenants.carol_shared}", headers=bearer(ALICE, ORG_A)).status_code == 404
     # A listing filtered to another organisation's agent or user shows none of its conversations.
     assert titles(client.get("/v1/conversations", params={"user_id": ALICE}, headers=carol)) == []
-    assert titles(client.get("/v1/conversations", params={"agent_id": str(data.agent)}, headers=carol)) == [
+    assert titles(client.get("/v1/conversations", params={"agent_id": str(tenants.agent)}, headers=carol)) == [
         "carol_shared"
     ]
 
 
-def test_a_private_conversation_is_404_for_the_rest_of_its_organization(client: TestClient, data: TwoTenants) -> None:
-    bob = as_user(BOB, ORG_A)
-    assert client.get(f"/v1/conversations/{data.alice_private}", headers=bob).status_code == 404
-    assert client.get(f"/v1/conversations/{data.alice_private}/messages", headers=bob).status_code == 404
-    assert client.get(f"/v1/conversations/{data.alice_private}", headers=as_user(ALICE, ORG_A)).status_code == 200
+def test_a_private_conversation_is_404_for_the_rest_of_its_organization(
+    client: TestClient, tenants: TwoTenants, bearer: Bearer
+) -> None:
+    bob = bearer(BOB, ORG_A)
+    assert client.get(f"/v1/conversations/{tenants.alice_private}", headers=bob).status_code == 404
+    assert client.get(f"/v1/conversations/{tenants.alice_private}/messages", headers=bob).status_code == 404
+    assert client.get(f"/v1/conversations/{tenants.alice_private}", headers=bearer(ALICE, ORG_A)).status_code == 200
 
 
 def test_a_token_for_the_same_user_in_another_organization_sees_only_that_organization(
-    client: TestClient, data: TwoTenants
+    client: TestClient, tenants: TwoTenants, bearer: Bearer
 ) -> None:
     """Alice is no member of org B, but the organisation in the token is what scopes her reads."""
-    alice_in_b = as_user(ALICE, ORG_B)
+    alice_in_b = bearer(ALICE, ORG_B)
     assert titles(client.get("/v1/conversations", headers=alice_in_b)) == ["carol_shared"]
-    assert client.get(f"/v1/conversations/{data.alice_private}", headers=alice_in_b).status_code == 404
+    assert client.get(f"/v1/conversations/{tenants.alice_private}", headers=alice_in_b).status_code == 404
 
 
-def test_search_routes_need_a_token_and_answer_with_one(client: TestClient) -> None:
-    alice = as_user(ALICE, ORG_A)
+def test_search_routes_need_a_token_and_answer_with_one(client: TestClient, bearer: Bearer) -> None:
+    alice = bearer(ALICE, ORG_A)
     for path, body in (("/v1/search", {"query": "tokens"}), ("/v1/search/code", {"query": "refresh token"})):
         assert client.post(path, json=body).status_code == 401
         response = client.post(path, json=body, headers=alice)
@@ -222,20 +206,20 @@ def test_openapi_document_declares_the_bearer_scheme_on_every_v1_route(client: T
 
 
 def test_an_unavailable_database_answers_503_in_the_error_shape(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, jwks: JwksServer, bearer: Bearer
 ) -> None:
     missing = psycopg.conninfo.make_conninfo(database_url, dbname="cogo_no_such_database")
-    with JwksServer() as jwks:
-        jwks.keys = [KEY.jwk]
-        env = service_env(jwks.url, COGO_SERVICE_POOL_TIMEOUT_S="0.5")
-        with service_client(monkeypatch, tmp_path, missing, env) as client:
-            headers = as_user(ALICE, ORG_A)
-            answers = [
-                client.get("/v1/conversations", headers=headers),  # the route (the token is new)
-                client.get("/v1/conversations", headers=headers),  # the short path, which hands the failure on
-                client.get(f"/v1/conversations/{uuid.uuid4()}/messages", headers=headers),
-                client.post("/v1/search", headers=headers, json={"query": "anything", "k": 3}),
-            ]
+    env = service_env(jwks.url, COGO_SERVICE_POOL_TIMEOUT_S="0.5")
+    with service_client(monkeypatch, tmp_path, missing, env) as client:
+        headers = bearer(ALICE, ORG_A)
+        answers = [
+            client.get("/v1/conversations", headers=headers),  # the token is new: verified, then the directory asked
+            client.get("/v1/conversations", headers=headers),  # the token is remembered: the page's own read fails
+            client.get(f"/v1/conversations/{uuid.uuid4()}/messages", headers=headers),
+            client.get(f"/v1/tasks/{uuid.uuid4()}", headers=headers),
+            client.post("/v1/search", headers=headers, json={"query": "anything", "k": 3}),
+            client.get("/v1/graph/concepts/Authentication/functions", headers=headers),
+        ]
     for answer in answers:
         assert answer.status_code == 503, answer.text
         unavailable = {"code": "unavailable", "message": "the database is unavailable; retry later"}
@@ -244,7 +228,7 @@ def test_an_unavailable_database_answers_503_in_the_error_shape(
 
 
 def test_retention_never_widens_who_sees_a_task(
-    client: TestClient, data: TwoTenants, db: psycopg.Connection, database_url: str, tmp_path: Path
+    client: TestClient, tenants: TwoTenants, db: psycopg.Connection, database_url: str, tmp_path: Path, bearer: Bearer
 ) -> None:
     """Tasks outlive their swept conversation but keep its visibility: a private conversation's tasks stay
     its owner's (and their own user's), a shared one's stay the organisation's."""
@@ -262,11 +246,11 @@ def test_retention_never_widens_who_sees_a_task(
         assert row is not None
         return row[0]
 
-    private_own = task(data.alice_private, ALICE, "alice's private task")
-    private_agent = task(data.alice_private, None, "an agent's task in alice's private conversation")
-    bob_in_private = task(data.bob_private, BOB, "bob's private task")
-    shared = data.alice_task
-    alice, bob = as_user(ALICE, ORG_A), as_user(BOB, ORG_A)
+    private_own = task(tenants.alice_private, ALICE, "alice's private task")
+    private_agent = task(tenants.alice_private, None, "an agent's task in alice's private conversation")
+    bob_in_private = task(tenants.bob_private, BOB, "bob's private task")
+    shared = tenants.alice_task
+    alice, bob = bearer(ALICE, ORG_A), bearer(BOB, ORG_A)
 
     def visible(headers: dict[str, str]) -> set[uuid.UUID]:
         tasks = (private_own, private_agent, bob_in_private, shared)
@@ -286,7 +270,7 @@ def test_retention_never_widens_who_sees_a_task(
     assert swept == (0,) and linked == (0,)  # every conversation of the data set is old: all swept, tasks kept
     assert {"alice": visible(alice), "bob": visible(bob)} == before
     # Another organisation still sees none of them.
-    assert visible(as_user(CAROL, ORG_B)) == set()
+    assert visible(bearer(CAROL, ORG_B)) == set()
     # Whatever deletes a conversation (not only the sweep), the same holds.
     other = db.execute(
         "INSERT INTO conversations (organization_id, user_id, visibility) VALUES (%s, %s, 'private') RETURNING id",

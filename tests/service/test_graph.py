@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from cogo.config import Settings
 from cogo.graph.ladybug_store import LadybugStore
-from tests.service_helpers import (
-    ALICE,
-    CAROL,
-    ORG_A,
-    ORG_B,
-    JwksServer,
-    SigningKey,
-    claims_v2,
-    service_client,
-    service_env,
-)
-
-KEY = SigningKey("kid_graph")
+from tests.service.helpers import ALICE, CAROL, ORG_A, ORG_B, Bearer
 
 
 def build_graph(path: Path) -> None:
@@ -51,9 +40,8 @@ def build_graph(path: Path) -> None:
 
 
 @pytest.fixture
-def client(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, db: psycopg.Connection
-) -> Iterator[TestClient]:
+def app(settings: Settings, db: psycopg.Connection, app: FastAPI) -> FastAPI:
+    """The service over a graph with three repositories: one of each organisation's and one of the platform's."""
     db.execute("INSERT INTO organizations (id, name) VALUES (%s, 'A'), (%s, 'B')", (ORG_A, ORG_B))
     for org, repo in ((ORG_A, "repo_a"), (ORG_B, "repo_b"), (None, "repo_shared")):
         db.execute(
@@ -61,28 +49,26 @@ def client(
             "VALUES (%s, %s, 'auth.py', 'code', 'x', 'm', 3)",
             (org, repo),
         )
-    build_graph(tmp_path / "home" / "graph" / "cogo.lbug")
-    with JwksServer() as jwks:
-        jwks.keys = [KEY.jwk]
-        with service_client(monkeypatch, tmp_path, database_url, service_env(jwks.url)) as client:
-            yield client
+    build_graph(settings.graph_dir / "cogo.lbug")
+    return app
 
 
-def functions_for(client: TestClient, user: str, org: str, concept: str = "Authentication") -> list[tuple[str, str]]:
-    headers = {"Authorization": f"Bearer {KEY.sign(claims_v2(user, org))}"}
-    response = client.get(f"/v1/graph/concepts/{concept}/functions", headers=headers)
+def functions_for(
+    client: TestClient, bearer: Bearer, user: str, org: str, concept: str = "Authentication"
+) -> list[tuple[str, str]]:
+    response = client.get(f"/v1/graph/concepts/{concept}/functions", headers=bearer(user, org))
     assert response.status_code == 200, response.text
     assert response.json()["concept"] == concept
     return [(f["repo"], f["name"]) for f in response.json()["functions"]]
 
 
-def test_each_organization_sees_its_own_and_shared_repositories_only(client: TestClient) -> None:
-    assert functions_for(client, ALICE, ORG_A) == [("repo_a", "refresh_token"), ("repo_shared", "verify")]
-    assert functions_for(client, CAROL, ORG_B) == [("repo_b", "login"), ("repo_shared", "verify")]
+def test_each_organization_sees_its_own_and_shared_repositories_only(client: TestClient, bearer: Bearer) -> None:
+    assert functions_for(client, bearer, ALICE, ORG_A) == [("repo_a", "refresh_token"), ("repo_shared", "verify")]
+    assert functions_for(client, bearer, CAROL, ORG_B) == [("repo_b", "login"), ("repo_shared", "verify")]
 
 
-def test_an_unknown_concept_is_an_empty_list(client: TestClient) -> None:
-    assert functions_for(client, ALICE, ORG_A, "Nope") == []
+def test_an_unknown_concept_is_an_empty_list(client: TestClient, bearer: Bearer) -> None:
+    assert functions_for(client, bearer, ALICE, ORG_A, "Nope") == []
 
 
 def test_the_route_needs_a_token(client: TestClient) -> None:

@@ -1,7 +1,9 @@
-"""GET /health: is Postgres reachable, is the graph reachable."""
+"""GET /health: does Postgres answer on the worker's pool, does the graph answer."""
 
 from __future__ import annotations
 
+import anyio.to_thread
+import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -9,6 +11,8 @@ from pydantic import BaseModel
 from cogo.errors import CogoError
 
 router = APIRouter(tags=["operations"])
+# A health check answers quickly, whatever the pool's own timeout for requests.
+POSTGRES_TIMEOUT_S = 2.0
 
 
 class Health(BaseModel):
@@ -17,16 +21,13 @@ class Health(BaseModel):
     graph: str
 
 
-def _check_postgres(request: Request) -> str:
-    from cogo.db.connect import connect
-    from cogo.services import database_url
-
+async def _check_postgres(request: Request) -> str:
     try:
-        with connect(database_url(request.app.state.settings)) as conn:
-            conn.execute("SELECT 1")
+        async with request.app.state.db_pool.connection(timeout=POSTGRES_TIMEOUT_S) as conn:
+            await conn.execute("SELECT 1")
         return "ok"
-    except CogoError as exc:
-        return f"error: {exc}"
+    except psycopg.Error as exc:  # psycopg_pool.PoolTimeout is one
+        return f"error: {type(exc).__name__}"
 
 
 def _check_graph(request: Request) -> str:
@@ -41,8 +42,9 @@ def _check_graph(request: Request) -> str:
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})
-def health(request: Request) -> JSONResponse:
-    postgres, graph = _check_postgres(request), _check_graph(request)
+async def health(request: Request) -> JSONResponse:
+    postgres = await _check_postgres(request)
+    graph = await anyio.to_thread.run_sync(_check_graph, request)
     ok = postgres == "ok" and graph == "ok"
     body = Health(status="ok" if ok else "degraded", postgres=postgres, graph=graph)
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)

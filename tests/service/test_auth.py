@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cogo.service.auth import NO_ORGANIZATION_MESSAGE, UNAUTHORIZED_MESSAGE
-from tests.service_helpers import (
+from tests.service.helpers import (
     ALICE,
     ORG_A,
     JwksServer,
@@ -29,26 +28,6 @@ from tests.service_helpers import (
 )
 
 UNAUTHORIZED = {"error": {"code": "unauthorized", "message": UNAUTHORIZED_MESSAGE}}
-
-
-@pytest.fixture(scope="module")
-def key() -> SigningKey:
-    return SigningKey("kid_main")
-
-
-@pytest.fixture
-def jwks(key: SigningKey) -> Iterator[JwksServer]:
-    with JwksServer() as server:
-        server.keys = [key.jwk]
-        yield server
-
-
-@pytest.fixture
-def client(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, jwks: JwksServer
-) -> Iterator[TestClient]:
-    with service_client(monkeypatch, tmp_path, database_url, service_env(jwks.url)) as client:
-        yield client
 
 
 def call(client: TestClient, token: str | None) -> Any:

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from cogo.service.db import make_pool, tenant_transaction
-from tests.service_helpers import ORG_A, ORG_B, load_two_tenants
+from tests.service.helpers import ORG_A, ORG_B, load_two_tenants
 
 TENANT_TABLES = ["conversations", "messages", "files", "message_files", "agent_tasks", "task_steps"]
 VIEWS = ['"ConversationSessions"', '"ConversationMessages"', '"AgentTasks"', '"TaskSteps"']

@@ -2,8 +2,7 @@
 
 The event is applied later by the clerk_directory asset; this route only verifies and stores, so it
 answers quickly and a resend (same svix-id) is stored once. The insert runs on the read service's
-connection pool (one autocommit INSERT, outside any tenant scope); an app started without its lifespan
-(no pool) connects per request instead."""
+connection pool (one autocommit INSERT, outside any tenant scope: the webhook is no member's)."""
 
 from __future__ import annotations
 
@@ -14,10 +13,9 @@ import psycopg
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from cogo.clerk.apply import first_line
-from cogo.clerk.inbox import VerifiedEvent, WebhookRejected, store_event, store_event_async, verify_webhook
+from cogo.clerk.inbox import VerifiedEvent, WebhookRejected, store_event_async, verify_webhook
 from cogo.errors import CogoError
 
 log = logging.getLogger("cogo.service.webhooks")
@@ -50,19 +48,8 @@ def _error(status_code: int, code: str, message: str, *, final: bool = False) ->
 
 
 async def _store(request: Request, event: VerifiedEvent) -> bool:
-    pool = getattr(request.app.state, "db_pool", None)
-    if pool is not None:
-        async with pool.connection() as conn:
-            return await store_event_async(conn, event)
-    return await run_in_threadpool(_store_connecting, request, event)
-
-
-def _store_connecting(request: Request, event: VerifiedEvent) -> bool:
-    from cogo.db.connect import connect
-    from cogo.services import database_url
-
-    with connect(database_url(request.app.state.settings), autocommit=True) as conn:
-        return store_event(conn, event)
+    async with request.app.state.db_pool.connection() as conn:
+        return await store_event_async(conn, event)
 
 
 @router.post(

@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from cogo.config import Settings
-from cogo.service.app import create_app
 from tests.clerk_fake import BASE_MS, SECRET, clerk_user, deleted_object, event, signed
 
 
 @pytest.fixture
-def client(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
-    """The app with its lifespan running, so the route stores through the read service's connection pool."""
-    monkeypatch.setenv("CLERK_WEBHOOK_SECRET", SECRET)
-    settings = dataclasses.replace(Settings.from_env(), database_url=database_url)
-    with TestClient(create_app(settings)) as client:
-        yield client
+def service_overrides() -> dict[str, str]:
+    return {"CLERK_WEBHOOK_SECRET": SECRET}
 
 
 def inbox(db: psycopg.Connection) -> list[tuple]:
@@ -134,14 +127,3 @@ def test_events_are_stored_through_the_services_pool(client: TestClient, db: psy
         body, headers = signed(event("user.created", clerk_user(f"user_{n}")), f"msg_{n}")
         assert client.post("/webhooks/clerk", content=body, headers=headers).json()["status"] == "stored"
     assert [row[0] for row in inbox(db)] == ["msg_0", "msg_1", "msg_2"]
-
-
-def test_without_the_services_lifespan_the_route_connects_itself(
-    database_url: str, db: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("CLERK_WEBHOOK_SECRET", SECRET)
-    app = create_app(dataclasses.replace(Settings.from_env(), database_url=database_url))
-    client = TestClient(app)  # not entered: no lifespan, no pool
-    body, headers = signed(event("user.created", clerk_user("user_1")), "msg_1")
-    assert client.post("/webhooks/clerk", content=body, headers=headers).json()["status"] == "stored"
-    assert [row[0] for row in inbox(db)] == ["msg_1"]

@@ -1,5 +1,7 @@
-"""Bringing up and down what cogo needs: Postgres (external or embedded), the schema, the graph schema
-and Dagster's home. Every function is idempotent."""
+"""The local services cogo runs on: where Postgres is (external, or the embedded server under COGO_HOME), and
+bringing them up and down (`cogo up`, `cogo down`): the embedded server, the schema, the graph schema and
+Dagster's home. Finding Postgres (`database_url`) only reads the configuration and the embedded server's pid
+file; only `up` starts anything. Every function is idempotent."""
 
 from __future__ import annotations
 
@@ -43,8 +45,9 @@ def _points_at_embedded(settings: Settings) -> bool:
     return bool(host) and Path(host) == settings.pgdata
 
 
-def database_urls(settings: Settings, *, start: bool = True) -> tuple[str, str]:
-    """(cogo's database URL, Dagster's storage URL). Starts the embedded server when needed."""
+def database_urls(settings: Settings, *, start: bool = False) -> tuple[str, str]:
+    """(cogo's database URL, Dagster's storage URL); with `start`, the embedded server is started when it is the
+    one configured and is not running (`up` only). Without, a stopped embedded server is a ConfigError."""
     if not _points_at_embedded(settings):
         assert settings.database_url is not None
         dagster = os.environ.get("COGO_DAGSTER_DATABASE_URL") or settings.database_url
@@ -58,8 +61,14 @@ def database_urls(settings: Settings, *, start: bool = True) -> tuple[str, str]:
 
 
 def database_url(settings: Settings | None = None) -> str:
-    """cogo's database, the way every component finds it (external URL, else the embedded server)."""
+    """cogo's database, the way every component finds it (external URL, else the running embedded server)."""
     return database_urls(settings or Settings.from_env())[0]
+
+
+def start_database(settings: Settings | None = None) -> str:
+    """`database_url`, starting the embedded server first when it is the one configured (for `up` and the
+    benchmarks, which bring their own)."""
+    return database_urls(settings or Settings.from_env(), start=True)[0]
 
 
 def graph_description(settings: Settings) -> str:
@@ -82,7 +91,7 @@ def up(settings: Settings | None = None, say: Say = lambda _: None) -> Endpoints
         say(f"Postgres: embedded, data in {settings.pgdata}")
     else:
         say("Postgres: COGO_DATABASE_URL")
-    app_url, dagster_url = database_urls(settings)
+    app_url, dagster_url = database_urls(settings, start=True)
     ensure_database(app_url)
     if database_of(dagster_url) != database_of(app_url):
         ensure_database(dagster_url)
@@ -166,7 +175,7 @@ def env_lines(settings: Settings | None = None, say: Say = lambda _: None) -> li
     """`export` lines for the running services and everything Dagster's code location reads (for
     `eval "$(cogo env)"`). A value holding a password is left out: it stays in the caller's environment."""
     settings = settings or env_settings()
-    app_url, dagster_url = database_urls(settings, start=False)
+    app_url, dagster_url = database_urls(settings)
     with connect(app_url):
         pass  # fail here, clearly, rather than in whatever reads these variables
     values = {

@@ -1,4 +1,4 @@
-"""Prepared statements in the service's tenant transactions (cogo.service.db.tenant_queries(prepared=True)):
+"""Prepared statements in the service's tenant transactions (cogo.service.db.Tenant.read(prepared=True)):
 prepared once per connection, still under row-level security for each caller, nothing left on the connection
 but the prepared statement, and a connection that lost its statements prepares them again."""
 
@@ -10,11 +10,16 @@ from typing import Any
 import psycopg
 import pytest
 
-from cogo.service.db import make_pool, prepared_form, tenant_queries
-from tests.service_helpers import ORG_A, ORG_B, load_two_tenants
+from cogo.service.db import Tenant, make_pool, prepared_form
+from cogo.tenancy import Caller
+from tests.service.helpers import ORG_A, ORG_B, load_two_tenants
 
 # No organisation filter on purpose: row-level security alone must scope it.
 UNFILTERED = "SELECT organization_id, title FROM conversations WHERE title LIKE %(pattern)s ORDER BY title"
+
+
+def read(pool: Any, organization_id: str, *statements: Any, prepared: bool = True) -> Any:
+    return Tenant(pool, Caller(organization_id, "user_test_reader")).read(*statements, prepared=prepared)
 
 
 def run_on_one_connection(database_url: str, steps: Any) -> Any:
@@ -35,7 +40,7 @@ def test_a_prepared_statement_sees_only_the_callers_rows_each_time(database_url:
     async def steps(pool: Any) -> Any:
         seen = []
         for org in (ORG_A, ORG_B, ORG_A):
-            (rows,) = await tenant_queries(pool, org, (UNFILTERED, {"pattern": "%"}), prepared=True)
+            (rows,) = await read(pool, org, (UNFILTERED, {"pattern": "%"}))
             seen.append(rows)
         async with pool.connection() as conn:  # the same (only) connection, back from the pool
             state = await (
@@ -60,17 +65,17 @@ def test_a_connection_that_lost_its_statements_prepares_them_again(database_url:
 
     async def steps(pool: Any) -> Any:
         statement = (UNFILTERED, {"pattern": "carol%"})
-        (first,) = await tenant_queries(pool, ORG_B, statement, prepared=True)
+        (first,) = await read(pool, ORG_B, statement)
         async with pool.connection() as conn:
             await conn.execute("DEALLOCATE ALL")
         with pytest.raises(psycopg.errors.InvalidSqlStatementName):
-            await tenant_queries(pool, ORG_B, statement, prepared=True)
-        (again,) = await tenant_queries(pool, ORG_B, statement, prepared=True)
+            await read(pool, ORG_B, statement)
+        (again,) = await read(pool, ORG_B, statement)
         # An error in the transaction makes the service forget what the connection prepared (the statements
         # survive it): preparing again finds the statement there.
         with pytest.raises(psycopg.errors.DivisionByZero):
-            await tenant_queries(pool, ORG_B, statement, ("SELECT 1 / %(zero)s", {"zero": 0}), prepared=True)
-        (after_error,) = await tenant_queries(pool, ORG_B, statement, prepared=True)
+            await read(pool, ORG_B, statement, ("SELECT 1 / %(zero)s", {"zero": 0}))
+        (after_error,) = await read(pool, ORG_B, statement)
         return first, again, after_error
 
     first, again, after_error = run_on_one_connection(database_url, steps)

@@ -1,5 +1,6 @@
-"""For the read-service tests: RSA keys, a JWKS served over HTTP by a local server (Clerk's wire format:
-GET returns {"keys": [JWK...]}), Clerk-shaped session tokens, a two-tenant data set and the app itself."""
+"""For the read-service tests (and others that call the service): RSA keys, a JWKS served over HTTP by a local
+server (Clerk's wire format: GET returns {"keys": [JWK...]}), Clerk-shaped session tokens, a two-tenant data set
+and the app itself. The shared fixtures built from these are in tests/service/conftest.py."""
 
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ ISSUER = "https://clerk.cogo.test"
 APP_ORIGIN = "https://app.cogo.test"
 ORG_A, ORG_B = "org_test_a", "org_test_b"
 ALICE, BOB, CAROL = "user_test_alice", "user_test_bob", "user_test_carol"
+
+
+# A fixture's callable: Authorization headers with a fresh token of (user, organisation), claims by keyword.
+Bearer = Callable[..., dict[str, str]]
 
 
 def wait_until(condition: Callable[[], bool], what: str, limit_s: float = 20.0) -> None:
