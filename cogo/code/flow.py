@@ -503,30 +503,25 @@ class Flow:
         return self.recording.get(caller, {})
 
 
-def _split_args(text: str) -> list[str]:
-    """Top-level comma-separated parts of a type's arguments."""
+def _split_top_level(text: str, separator: str) -> list[str]:
+    """The parts of `text` between `separator`s outside brackets, stripped."""
     parts, depth, start = [], 0, 0
     for i, char in enumerate(text):
         if char == "[":
             depth += 1
         elif char == "]":
             depth -= 1
-        elif char == "," and depth == 0:
+        elif char == separator and depth == 0:
             parts.append(text[start:i].strip())
             start = i + 1
     parts.append(text[start:].strip())
     return parts
 
 
+def _split_args(text: str) -> list[str]:
+    """Top-level comma-separated parts of a type's arguments."""
+    return _split_top_level(text, ",")
+
+
 def _split_union(text: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        if char == "[":
-            depth += 1
-        elif char == "]":
-            depth -= 1
-        elif char == "|" and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-    parts.append(text[start:].strip())
-    return [p for p in parts if p]
+    return [p for p in _split_top_level(text, "|") if p]
