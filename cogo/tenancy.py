@@ -7,7 +7,8 @@ forgets one is still held by the other.
 
 Inside an organisation (the rules, as SQL over named parameters `%(org)s` and `%(me)s`, see `rule_params`):
 - a conversation is visible to every member when shared, to its owner only when private; its messages, files
-  and searchable chunks follow it (`conversation_visible`);
+  and searchable chunks follow it (`conversation_visible`); a file attached to a message follows that message's
+  conversation too (`file_attachments_visible`);
 - a task follows `cogo_task_visible` (sql/0072, 0073): its own user, whoever may see its conversation, and once
   that conversation is gone, whoever could see it then (`task_visible`);
 - code (code_embeddings, and the graph's functions by repository) is the organisation's own and the platform's
@@ -60,6 +61,16 @@ def rule_params(caller: Caller) -> dict[str, str]:
 def conversation_visible(alias: str = "c") -> str:
     """The conversation `alias` is the caller's to see (shared, or theirs)."""
     return f"({alias}.visibility = 'shared' OR {alias}.user_id = %(me)s)"
+
+
+def file_attachments_visible(alias: str = "f") -> str:
+    """The file `alias` is attached to no message of a conversation the caller may not see (an attachment follows
+    the most private conversation it was shared in, whatever its own conversation column says)."""
+    return (
+        "NOT EXISTS (SELECT 1 FROM message_files mf JOIN messages am ON am.id = mf.message_id "
+        "JOIN conversations ac ON ac.id = am.conversation_id AND ac.organization_id = am.organization_id "
+        f"WHERE mf.file_id = {alias}.id AND NOT {conversation_visible('ac')})"
+    )
 
 
 def task_visible(alias: str = "t") -> str:

@@ -38,7 +38,7 @@ from cogo.config import Settings
 from cogo.embed import Embedder, get_embedder
 from cogo.knowledge.targets import glob_regex
 from cogo.knowledge.tenant_indexes import TENANT_INDEX_MIN_ROWS
-from cogo.tenancy import Caller, conversation_visible
+from cogo.tenancy import Caller, conversation_visible, file_attachments_visible
 
 RRF_K = 60
 FILE_KINDS = ("upload", "generated", "attachment")
@@ -458,7 +458,10 @@ def _hits(
         params = {"org": caller.organization_id, "me": caller.user_id}
         # A chunk of a conversation (a message's, or a file's in a conversation folder) only when the member may
         # see the conversation; a row whose conversation is not found is left out.
-        visible = f"AND (coalesce(f.conversation_id, m.conversation_id) IS NULL OR {conversation_visible('c')})"
+        visible = (
+            f"AND (coalesce(f.conversation_id, m.conversation_id) IS NULL OR {conversation_visible('c')}) "
+            f"AND (f.id IS NULL OR {file_attachments_visible('f')})"
+        )
     else:
         params, visible = {"org": caller}, ""
     rows = yield Query(

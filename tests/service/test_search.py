@@ -136,8 +136,30 @@ def test_every_search_path_applies_the_visibility_rule_to_messages_and_files(
             hits = search_chunks(conn, caller, "refresh token rotation", 10, default_model=MODEL)
         return sorted(h.chunk_id for h in hits)
 
-    assert via_route(ALICE) == ["chunk_private_file", "chunk_shared_file"]
+    # A file outside any conversation, attached to a message of Alice's private conversation, follows it.
+    attached = db.execute(
+        "INSERT INTO files (organization_id, user_id, conversation_id, kind, storage_path, filename, size_bytes) "
+        "VALUES (%s, %s, NULL, 'upload', %s, 'attached.md', 12) RETURNING id",
+        (ORG_A, ALICE, f"{ORG_A}/{ALICE}/loose/files/uploads/attached.md"),
+    ).fetchone()[0]
+    private_message = db.execute(
+        "SELECT min(id) FROM messages WHERE conversation_id = %s", (tenants.alice_private,)
+    ).fetchone()[0]
+    db.execute(
+        "INSERT INTO message_files (message_id, organization_id, file_id) VALUES (%s, %s, %s)",
+        (private_message, ORG_A, attached),
+    )
+    db.execute(
+        "INSERT INTO embeddings (organization_id, file_id, chunk_id, content, content_sha256, model, dims, "
+        "chunk_profile, embedding) VALUES (%s, %s, 'chunk_attached_file', 'How to rotate the refresh token', 'x', "
+        "%s, 384, 'v1/256/32', %s)",
+        (ORG_A, attached, MODEL, vector),
+    )
+    assert via_route(ALICE) == ["chunk_attached_file", "chunk_private_file", "chunk_shared_file"]
     assert via_route(BOB) == ["chunk_shared_file"]
+    db.execute("DELETE FROM message_files WHERE file_id = %s", (attached,))
+    assert via_route(BOB) == ["chunk_attached_file", "chunk_shared_file"]  # a loose file is the organisation's
+    db.execute("DELETE FROM embeddings WHERE file_id = %s", (attached,))
     assert blocking(Caller(ORG_A, BOB)) == ["chunk_alice_shared", "chunk_bob_private", "chunk_shared_file"]
     assert blocking(Caller(ORG_A, ALICE)) == [
         "chunk_alice_private",
