@@ -141,3 +141,14 @@ def neo4j_graph(neo4j_server: Neo4jServer) -> Iterator[GraphStore]:
 def graph(request: pytest.FixtureRequest) -> GraphStore:
     """The same test on both backends."""
     return request.getfixturevalue(f"{request.param}_graph")
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[psycopg.Connection]:
+    """A connection (not autocommit) to a fresh database with the knowledge tests' two tenants."""
+    from tests.knowledge_helpers import seed_tenants
+
+    with psycopg.connect(database_url) as c:
+        seed_tenants(c)
+        c.commit()
+        yield c

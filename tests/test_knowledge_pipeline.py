@@ -58,14 +58,6 @@ def run_all(db: psycopg.Connection, root: Path, embedder_for: Callable[[str], Em
     return chunks, embedded
 
 
-@pytest.fixture
-def conn(database_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(database_url) as c:
-        seed_tenants(c)
-        c.commit()
-        yield c
-
-
 def _chunks(conn: psycopg.Connection, filename: str) -> list[tuple]:
     return conn.execute(
         "SELECT c.content, c.position FROM file_chunks c JOIN files f ON f.id = c.file_id "

@@ -8,11 +8,9 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-import pytest
 from tokenizers import Tokenizer
 
 from cogo.embed import get_embedder
@@ -23,7 +21,7 @@ from cogo.knowledge.chunking import chunk_profile
 from cogo.knowledge.embed_stage import embed_files
 from cogo.workspace.register import register_files
 from tests.embeddings_server import embeddings_server
-from tests.knowledge_helpers import CONV, ORG, files_dir, seed_tenants
+from tests.knowledge_helpers import CONV, ORG, files_dir
 
 LOCAL = "local:all-MiniLM-L6-v2"
 OPENAI = "openai:text-embedding-3-small"
@@ -59,14 +57,6 @@ WORDS = [
 ]
 ODD = ["naïve", "Zürich", "東京都庁", "данные", "😀👍", "crème brûlée", "ﬁnance", "x²+y²", "İstanbul", "Ελλάδα"]
 CODE = ["f(x)=y;", "a->b", "{k: v}", "i++", "0xDEADBEEF", "self.__dict__", "arr[i][j]", "#include <stdio.h>"]
-
-
-@pytest.fixture
-def conn(database_url: str) -> Iterator[psycopg.Connection]:
-    with psycopg.connect(database_url) as c:
-        seed_tenants(c)
-        c.commit()
-        yield c
 
 
 def model_tokenizer() -> Tokenizer:

@@ -256,14 +256,19 @@ def _many(root: Path, n: int) -> list[Path]:
     return paths
 
 
-def test_an_unmounted_or_empty_root_deletes_nothing_and_the_files_keep_their_ids(
-    db: psycopg.Connection, tmp_path: Path
-) -> None:
+def _three_registered(db: psycopg.Connection, tmp_path: Path) -> tuple[Path, dict[str, uuid.UUID]]:
+    """A root with three registered files of the tenants' conversation; their ids by path."""
     seed_tenants(db)
     root = tmp_path / "ws"
     _many(root, 3)
     register_files(db, root, full=True)
-    ids = _active(db)
+    return root, _active(db)
+
+
+def test_an_unmounted_or_empty_root_deletes_nothing_and_the_files_keep_their_ids(
+    db: psycopg.Connection, tmp_path: Path
+) -> None:
+    root, ids = _three_registered(db, tmp_path)
     message = db.execute(
         "INSERT INTO messages (conversation_id, organization_id, role, content) VALUES (%s, %s, 'user', 'see file') "
         "RETURNING id",
@@ -475,11 +480,7 @@ def test_an_unreadable_folder_is_recorded_and_the_rest_of_the_scan_registers(dat
 def test_a_replaced_disk_or_a_symlinked_organisation_folder_deletes_nothing(
     db: psycopg.Connection, tmp_path: Path
 ) -> None:
-    seed_tenants(db)
-    root = tmp_path / "ws"
-    _many(root, 3)
-    register_files(db, root, full=True)
-    ids = _active(db)
+    root, ids = _three_registered(db, tmp_path)
     moved = tmp_path / "elsewhere"
     (root / ORG).rename(moved)
     (root / "lost+found").mkdir()  # a freshly formatted disk
